@@ -1,0 +1,47 @@
+# Two commands set up everything on a fresh machine: `make demo` and `make test`.
+# Each creates or refreshes .venv from pyproject.toml; nothing else is needed beforehand.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+EXTRAS := testing,dev,fastapi,flask
+PG15_BINDIR ?= /usr/lib/postgresql/15/bin
+
+.PHONY: venv test test-pg18 test-pg15 lint demo bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check tenantkit tests benchmarks examples migrations
+	$(VENV)/bin/mypy
+
+# The suite runs on the embedded PostgreSQL 18, then again on the distribution's
+# PostgreSQL 15 where its binaries are installed.
+test: lint test-pg18 test-pg15
+
+test-pg18: $(STAMP)
+	$(PY) -m pytest
+
+test-pg15: $(STAMP)
+	@if [ -x "$(PG15_BINDIR)/initdb" ]; then \
+		echo "== the suite again on PostgreSQL 15 ($(PG15_BINDIR))"; \
+		TENANTKIT_TEST_PG_BINDIR="$(PG15_BINDIR)" $(PY) -m pytest -m "not nodb"; \
+	else \
+		echo "== skipping the PostgreSQL 15 run: no server binaries at $(PG15_BINDIR)"; \
+	fi
+
+demo: $(STAMP)
+	$(VENV)/bin/tenantkit demo
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,12 @@
+"""Engines, connections and the tenant binding (sync and async)."""
+
+from tenantkit.db.connection import TenantAsyncConnection, TenantConnection
+from tenantkit.db.engine import create_async_engine, create_engine, install
+
+__all__ = [
+    "TenantAsyncConnection",
+    "TenantConnection",
+    "create_async_engine",
+    "create_engine",
+    "install",
+]

@@ -1,0 +1,122 @@
+"""Installing tenant binding on SQLAlchemy engines (sync and async, psycopg 3).
+
+`install(engine)` makes every connection the engine opens a
+`TenantConnection`, so every transaction begun while a `TenantContext` is bound
+carries it; sessions, Core connections and ORM flushes alike. Nothing runs per
+statement in SQLAlchemy: the work happens in the driver's transaction start.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Literal
+
+import sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
+
+from tenantkit.db.connection import TenantAsyncConnection, TenantConnection
+from tenantkit.errors import BindingError
+
+__all__ = ["Binding", "create_async_engine", "create_engine", "install"]
+
+#: "set_config": BEGIN + a parameterised set_config(..., true), one round trip (default).
+#: "set_local": BEGIN; SET LOCAL ... with quoted literals, for Citus, which
+#: propagates SET LOCAL to shards but not set_config().
+Binding = Literal["set_config", "set_local"]
+
+_installed: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def create_engine(
+    url: str | sqlalchemy.URL,
+    *,
+    strict: bool = False,
+    binding: Binding = "set_config",
+    **kwargs: Any,
+) -> Engine:
+    """`sqlalchemy.create_engine` with tenant binding installed (see `install`)."""
+    engine = sqlalchemy.create_engine(url, **kwargs)
+    install(engine, strict=strict, binding=binding)
+    return engine
+
+
+def create_async_engine(
+    url: str | sqlalchemy.URL,
+    *,
+    strict: bool = False,
+    binding: Binding = "set_config",
+    **kwargs: Any,
+) -> AsyncEngine:
+    """`sqlalchemy.ext.asyncio.create_async_engine` with tenant binding installed."""
+    engine = _sa_create_async_engine(url, **kwargs)
+    install(engine, strict=strict, binding=binding)
+    return engine
+
+
+def install(
+    engine: Engine | AsyncEngine, *, strict: bool = False, binding: Binding = "set_config"
+) -> None:
+    """Bind the current `TenantContext` at every transaction begin on `engine`.
+
+    strict: a transaction begun with no context raises `MissingTenantContext`
+    (otherwise it runs unbound, and RLS shows it no tenant rows).
+    binding: "set_config" (default) or "set_local" for Citus; see `Binding`.
+
+    The engine must use the psycopg 3 driver (`postgresql+psycopg://`). Call
+    this before the engine connects; connections it already pooled are dropped.
+    Installing twice is a no-op.
+    """
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    if binding not in ("set_config", "set_local"):
+        raise ValueError(f"binding must be 'set_config' or 'set_local', not {binding!r}")
+    if sync_engine in _installed:
+        return
+    dialect = sync_engine.dialect
+    if dialect.name != "postgresql" or dialect.driver != "psycopg":
+        raise BindingError(
+            f"tenantkit binds through psycopg 3; this engine uses {dialect.name}+{dialect.driver}. "
+            "Use a postgresql+psycopg:// URL"
+        )
+
+    if dialect.is_async:
+
+        async def connect_async(*cargs: Any, **cparams: Any) -> TenantAsyncConnection:
+            conn = await TenantAsyncConnection.connect(*cargs, **cparams)
+            conn._tk_passthrough = True
+            return conn
+
+        @event.listens_for(sync_engine, "do_connect")
+        def _do_connect_async(
+            dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]
+        ) -> None:
+            cparams["async_creator_fn"] = connect_async
+
+    else:
+
+        @event.listens_for(sync_engine, "do_connect")
+        def _do_connect(
+            dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]
+        ) -> TenantConnection:
+            conn = TenantConnection.connect(*cargs, **cparams)
+            conn._tk_passthrough = True
+            return conn
+
+    # Appended after SQLAlchemy's own first_connect/connect hooks, so the
+    # dialect's initialisation queries ran in passthrough; the rules start here.
+    @event.listens_for(sync_engine, "connect")
+    def _arm(dbapi_connection: Any, connection_record: Any) -> None:
+        conn = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        if not isinstance(conn, TenantConnection | TenantAsyncConnection):
+            raise BindingError(
+                "this engine's connections do not come from tenantkit's connection class "
+                "(a custom creator= or pool bypasses do_connect); tenant binding cannot work"
+            )
+        conn._tk_strict = strict
+        conn._tk_set_local = binding == "set_local"
+        conn._tk_passthrough = False
+
+    sync_engine.dispose()
+    _installed.add(sync_engine)

@@ -1,0 +1,172 @@
+"""Running tenantkit's own migrations: `tenantkit migrate`, and the Python API.
+
+The migrations are ordinary Alembic revisions (in `migrations/`) that execute
+the `.sql` files under `sql/`. They keep their own version table,
+`tenantkit.alembic_version`, so they never collide with the app's Alembic.
+Run them as the owner role; the app and service roles must already exist.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+import click
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import URL, Connection, make_url
+
+from tenantkit.sqlfiles import DatabaseRoles, migrations_dir, render_sql
+
+__all__ = [
+    "SCHEMA",
+    "VERSION_TABLE",
+    "alembic_config",
+    "downgrade",
+    "render_install_sql",
+    "roles_from_options",
+    "run_sql_files",
+    "upgrade",
+]
+
+SCHEMA = "tenantkit"
+VERSION_TABLE = "alembic_version"
+INSTALL_SQL_HEADER = (
+    "-- tenantkit install.sql: rendered from the migrations by `tenantkit migrate --sql`\n"
+    "-- (offline Alembic). Do not edit; a test fails when it is stale.\n"
+    "-- Roles: app = tenantkit_app, service = tenantkit_service. For other names run\n"
+    "--   tenantkit migrate --sql --app-role NAME --service-role NAME > install.sql\n"
+)
+
+
+def normalize_url(url: str | URL) -> URL:
+    """A SQLAlchemy URL on the psycopg 3 driver (plain `postgresql://` is accepted)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername != "postgresql+psycopg":
+        raise click.BadParameter(
+            f"tenantkit needs PostgreSQL through psycopg 3, not {parsed.drivername!r}"
+        )
+    return parsed
+
+
+def roles_from_options(options: Mapping[str, str]) -> DatabaseRoles:
+    """Roles from `-x app_role=... -x service_role=...` (defaults otherwise)."""
+    defaults = DatabaseRoles()
+    return DatabaseRoles(
+        app=options.get("app_role", defaults.app),
+        service=options.get("service_role", defaults.service),
+    )
+
+
+def alembic_config(
+    *,
+    url: str | URL | None = None,
+    connection: Connection | None = None,
+    roles: DatabaseRoles | None = None,
+) -> Config:
+    """An Alembic `Config` for tenantkit's migrations (no alembic.ini needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["tenantkit_roles"] = roles or DatabaseRoles()
+    if url is not None:
+        config.attributes["tenantkit_url"] = normalize_url(url).render_as_string(
+            hide_password=False
+        )
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(
+    url_or_connection: str | URL | Connection,
+    *,
+    roles: DatabaseRoles | None = None,
+    revision: str = "head",
+) -> None:
+    """Upgrade tenantkit's schema to `revision`, in one transaction."""
+    command.upgrade(_config_for(url_or_connection, roles), revision)
+
+
+def downgrade(
+    url_or_connection: str | URL | Connection,
+    *,
+    roles: DatabaseRoles | None = None,
+    revision: str = "base",
+) -> None:
+    """Downgrade tenantkit's schema to `revision` (default: remove it)."""
+    command.downgrade(_config_for(url_or_connection, roles), revision)
+
+
+def render_install_sql(roles: DatabaseRoles | None = None) -> str:
+    """The SQL of every migration, rendered offline: `sql/install.sql`."""
+    config = alembic_config(roles=roles)
+    buffer = io.StringIO()
+    config.output_buffer = buffer
+    command.upgrade(config, "head", sql=True)
+    return INSTALL_SQL_HEADER + buffer.getvalue()
+
+
+def _config_for(target: str | URL | Connection, roles: DatabaseRoles | None) -> Config:
+    if isinstance(target, Connection):
+        return alembic_config(connection=target, roles=roles)
+    return alembic_config(url=target, roles=roles)
+
+
+def run_sql_files(*names: str) -> None:
+    """Execute `sql/<name>` files inside a migration, online or offline (`--sql`)."""
+    from alembic import op
+
+    context = op.get_context()
+    roles: DatabaseRoles = context.opts["tenantkit_roles"]
+    for name in names:
+        sql = render_sql(name, roles)
+        if context.as_sql:
+            # Verbatim: text() would mistake regex classes like [:space:] for bind params.
+            context.impl.static_output(sql.rstrip() + "\n")
+        else:
+            # Straight to psycopg: no parameters, so no placeholder parsing, and
+            # several statements per call are allowed.
+            driver_connection = op.get_bind().connection.driver_connection
+            assert driver_connection is not None
+            driver_connection.execute(sql)
+
+
+@click.command("migrate")
+@click.option(
+    "--database-url",
+    envvar="TENANTKIT_DATABASE_URL",
+    help="Owner role's URL (default: $TENANTKIT_DATABASE_URL).",
+)
+@click.option("--app-role", default=DatabaseRoles.app, show_default=True)
+@click.option("--service-role", default=DatabaseRoles.service, show_default=True)
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.option("--downgrade", "down", is_flag=True, help="Downgrade to --revision (e.g. base).")
+@click.option("--sql", "offline", is_flag=True, help="Print the SQL instead of running it.")
+def migrate_command(
+    database_url: str | None,
+    app_role: str,
+    service_role: str,
+    revision: str,
+    down: bool,
+    offline: bool,
+) -> None:
+    """Create or upgrade tenantkit's schema (run as the owner role)."""
+    try:
+        roles = DatabaseRoles(app=app_role, service=service_role)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if offline:
+        click.echo(render_install_sql(roles), nl=False)
+        return
+    if not database_url:
+        raise click.UsageError("pass --database-url or set TENANTKIT_DATABASE_URL")
+    url = normalize_url(database_url)
+    if down:
+        downgrade(url, roles=roles, revision=revision if revision != "head" else "base")
+        click.echo(f"tenantkit schema downgraded to {revision if revision != 'head' else 'base'}")
+    else:
+        upgrade(url, roles=roles, revision=revision)
+        click.echo(f"tenantkit schema at {revision} on {url.render_as_string(hide_password=True)}")
+

@@ -1,0 +1,17 @@
+"""Testing against a real PostgreSQL: the pytest plugin, servers, roles and seeds."""
+
+from tenantkit.testing.database import TestDatabase, provision_database
+from tenantkit.testing.seed import SeededOrg, TwoOrgs, seed_two_orgs
+from tenantkit.testing.servers import RunningServer, ServerChoice, choose_server, start_server
+
+__all__ = [
+    "RunningServer",
+    "SeededOrg",
+    "ServerChoice",
+    "TestDatabase",
+    "TwoOrgs",
+    "choose_server",
+    "provision_database",
+    "seed_two_orgs",
+    "start_server",
+]

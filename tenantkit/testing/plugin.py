@@ -1,0 +1,143 @@
+"""pytest plugin (entry point `tenantkit`): a real PostgreSQL, roles and fixtures.
+
+Nothing starts until a test asks for a database fixture, so pure-Python tests
+stay fast. Fixtures:
+
+- `tenantkit_server`: the running server (see `servers.choose_server` for the order);
+- `tenantkit_db`: a fresh, migrated database with owner/app/service roles;
+- `owner_engine`, `service_engine`: plain engines for those roles;
+- `app_engine`, `async_app_engine`: app-role engines with tenant binding installed;
+- `app_sessions`, `async_app_sessions`: session factories on them;
+- `service_session`: a `Session` as the service role;
+- `seed`: two orgs seeded once per run (treat as read-only);
+- `make_seed`: a factory for fresh orgs, for tests that change memberships;
+- `superuser`: an autocommit psycopg connection as a superuser, for oracle counts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import psycopg
+import pytest
+import sqlalchemy
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+
+from tenantkit import migrate
+from tenantkit.db import create_async_engine, create_engine
+from tenantkit.testing.database import TestDatabase, provision_database
+from tenantkit.testing.seed import TwoOrgs, seed_two_orgs
+from tenantkit.testing.servers import (
+    RunningServer,
+    choose_server,
+    docker_engine_answers,
+    embedded_postgres_available,
+    find_local_bindir,
+    start_server,
+)
+
+try:  # token fixtures, when the tokens module is present
+    from tenantkit.testing.tokens import *  # noqa: F403
+except ImportError:  # pragma: no cover
+    pass
+
+
+@pytest.fixture(scope="session")
+def tenantkit_server() -> Iterator[RunningServer]:
+    """A running PostgreSQL for this test run."""
+    choice = choose_server(
+        os.environ,
+        docker_answers=docker_engine_answers,
+        embedded_available=embedded_postgres_available,
+        local_bindir=find_local_bindir,
+    )
+    server = start_server(choice)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def tenantkit_db(tenantkit_server: RunningServer) -> Iterator[TestDatabase]:
+    """A fresh database with tenantkit's schema migrated, as the owner role."""
+    db = provision_database(tenantkit_server)
+    try:
+        migrate.upgrade(db.url("owner"), roles=db.roles)
+        yield db
+    finally:
+        if not tenantkit_server.throwaway:
+            db.drop()
+
+
+@pytest.fixture(scope="session")
+def owner_engine(tenantkit_db: TestDatabase) -> Iterator[Engine]:
+    engine = sqlalchemy.create_engine(tenantkit_db.url("owner"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def service_engine(tenantkit_db: TestDatabase) -> Iterator[Engine]:
+    engine = sqlalchemy.create_engine(tenantkit_db.url("service"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_engine(tenantkit_db: TestDatabase) -> Iterator[Engine]:
+    """The app role's engine, with tenant binding installed."""
+    engine = create_engine(tenantkit_db.url("app"), pool_size=5, max_overflow=5)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def async_app_engine(tenantkit_db: TestDatabase) -> AsyncIterator[AsyncEngine]:
+    """The app role's async engine, with tenant binding installed."""
+    engine = create_async_engine(tenantkit_db.url("app"), pool_size=5, max_overflow=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_sessions(app_engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(app_engine)
+
+
+@pytest.fixture(scope="session")
+def async_app_sessions(async_app_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(async_app_engine)
+
+
+@pytest.fixture
+def service_session(service_engine: Engine) -> Iterator[Session]:
+    with Session(service_engine) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def make_seed(service_engine: Engine) -> Callable[[], TwoOrgs]:
+    """Call to seed two fresh orgs (committed) and get their ids."""
+
+    def make() -> TwoOrgs:
+        with service_engine.begin() as conn:
+            return seed_two_orgs(conn)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def seed(make_seed: Callable[[], TwoOrgs]) -> TwoOrgs:
+    """Two orgs seeded once per run. Do not change them; use `make_seed` for that."""
+    return make_seed()
+
+
+@pytest.fixture
+def superuser(tenantkit_db: TestDatabase) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A superuser connection to the test database, outside RLS, for oracle checks."""
+    with psycopg.connect(tenantkit_db.conninfo("admin"), autocommit=True) as conn:
+        yield conn

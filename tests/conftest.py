@@ -1,0 +1,62 @@
+"""Shared fixtures for tenantkit's own suite (the plugin provides the database)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from tenantkit.testing import TestDatabase, TwoOrgs
+
+NOTES_PER_ORG = 3
+
+
+@pytest.fixture(scope="session")
+def notes(tenantkit_db: TestDatabase, seed: TwoOrgs, owner_engine: sa.Engine) -> TwoOrgs:
+    """`public.notes`, a tenant table, with NOTES_PER_ORG rows in each seeded org."""
+    ddl = (Path(__file__).parent / "sql" / "notes.sql").read_text()
+    ddl = ddl.replace("@app_role@", f'"{tenantkit_db.roles.app}"')
+    with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
+        conn.execute(ddl)
+    add_notes(tenantkit_db, seed)
+    return seed
+
+
+def add_notes(db: TestDatabase, orgs: TwoOrgs, per_org: int = NOTES_PER_ORG) -> None:
+    """Insert notes for both orgs as a superuser (outside RLS)."""
+    with psycopg.connect(db.conninfo("admin"), autocommit=True) as conn:
+        for org in (orgs.a, orgs.b):
+            for i in range(per_org):
+                conn.execute(
+                    "INSERT INTO public.notes (org_id, body) VALUES (%s, %s)",
+                    (org.org_id, f"note {i} of {org.name}"),
+                )
+
+
+@pytest.fixture
+def fresh_orgs(
+    notes: TwoOrgs, make_seed: Callable[[], TwoOrgs], tenantkit_db: TestDatabase
+) -> TwoOrgs:
+    """Two new orgs with notes, for tests that change memberships or users."""
+    orgs = make_seed()
+    add_notes(tenantkit_db, orgs)
+    return orgs
+
+
+@pytest.fixture
+def count_notes(
+    superuser: psycopg.Connection[tuple[object, ...]],
+) -> Iterator[Callable[[str], int]]:
+    """Oracle: how many notes an org really has, counted outside RLS."""
+
+    def count(org_id: str) -> int:
+        row = superuser.execute(
+            "SELECT count(*) FROM public.notes WHERE org_id = %s", (org_id,)
+        ).fetchone()
+        assert row is not None
+        return int(str(row[0]))
+
+    yield count
