@@ -15,6 +15,7 @@ DROP TABLE IF EXISTS
 CASCADE;
 
 DROP FUNCTION IF EXISTS
+    tenantkit.refuse_tenant_change(),
     tenantkit.can_assign_roles(text, text[]),
     tenantkit.is_member(uuid),
     tenantkit.has_all_permissions(text[]),

@@ -149,3 +149,21 @@ AS $$
            WHERE NOT tenantkit.has_min_role(a.role)
        )
 $$;
+
+-- Trigger for tenant tables: the tenant column, named by the trigger's first
+-- argument, never changes after insert (a row cannot move to another org,
+-- whatever the policies say). Tenant tables attach it with
+--   CREATE TRIGGER ... BEFORE UPDATE ON t FOR EACH ROW
+--   EXECUTE FUNCTION tenantkit.refuse_tenant_change('org_id');
+CREATE FUNCTION tenantkit.refuse_tenant_change() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = ''
+AS $$
+BEGIN
+    IF pg_catalog.to_jsonb(NEW) -> TG_ARGV[0] IS DISTINCT FROM pg_catalog.to_jsonb(OLD) -> TG_ARGV[0] THEN
+        RAISE EXCEPTION 'the tenant column %.% cannot be changed', TG_TABLE_NAME, TG_ARGV[0]
+            USING ERRCODE = '42501';
+    END IF;
+    RETURN NEW;
+END
+$$;
