@@ -20,11 +20,9 @@ DROP FUNCTION IF EXISTS
     tenantkit.is_member(uuid),
     tenantkit.has_all_permissions(text[]),
     tenantkit.has_permission(text),
-    tenantkit._bound_permissions(),
     tenantkit.has_role(text),
     tenantkit.has_min_role(text),
     tenantkit.current_role(),
-    tenantkit._bound_member(),
     tenantkit.current_org_id(),
     tenantkit.current_user_id(),
     tenantkit._refuse_change(),
@@ -33,5 +31,8 @@ DROP FUNCTION IF EXISTS
     tenantkit._check_roles(uuid, text, text[]),
     tenantkit._normalize_user(),
     tenantkit._normalize_org();
+
+DROP VIEW IF EXISTS tenantkit._bound_permissions, tenantkit._bound_member,
+    tenantkit._bound_membership;
 
 REVOKE ALL ON SCHEMA tenantkit FROM @app_role@, @service_role@;

@@ -169,4 +169,3 @@ def migrate_command(
     else:
         upgrade(url, roles=roles, revision=revision)
         click.echo(f"tenantkit schema at {revision} on {url.render_as_string(hide_password=True)}")
-

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    FetchedValue,
     Integer,
     LargeBinary,
     MetaData,
@@ -39,6 +40,8 @@ metadata = MetaData(schema="tenantkit")
 _uuid = UUID(as_uuid=False)
 _ts = DateTime(timezone=True)
 _texts = ARRAY(Text)
+# Primary keys the database generates (gen_random_uuid()) carry
+# server_default=FetchedValue(), so inserts may leave them out.
 
 settings = Table(
     "settings",
@@ -54,7 +57,7 @@ settings = Table(
 role_mappings = Table(
     "role_mappings",
     metadata,
-    Column("mapping_id", _uuid, primary_key=True),
+    Column("mapping_id", _uuid, primary_key=True, server_default=FetchedValue()),
     Column("name", Text, nullable=False),
     Column("multi_role", Boolean, nullable=False),
     Column("is_default", Boolean, nullable=False),
@@ -75,7 +78,7 @@ roles = Table(
 orgs = Table(
     "orgs",
     metadata,
-    Column("org_id", _uuid, primary_key=True),
+    Column("org_id", _uuid, primary_key=True, server_default=FetchedValue()),
     Column("name", Text, nullable=False),
     Column("url_safe_org_name", Text, nullable=False),
     Column("metadata", JSONB, nullable=False),
@@ -99,7 +102,7 @@ orgs = Table(
 users = Table(
     "users",
     metadata,
-    Column("user_id", _uuid, primary_key=True),
+    Column("user_id", _uuid, primary_key=True, server_default=FetchedValue()),
     Column("email", Text, nullable=False),
     Column("email_confirmed", Boolean, nullable=False),
     Column("username", Text),
@@ -133,7 +136,7 @@ memberships = Table(
 invites = Table(
     "invites",
     metadata,
-    Column("invite_id", _uuid, primary_key=True),
+    Column("invite_id", _uuid, primary_key=True, server_default=FetchedValue()),
     Column("org_id", _uuid, nullable=False),
     Column("email", Text, nullable=False),
     Column("invitee_user_id", _uuid),
@@ -151,7 +154,7 @@ invites = Table(
 api_keys = Table(
     "api_keys",
     metadata,
-    Column("api_key_id", _uuid, primary_key=True),
+    Column("api_key_id", _uuid, primary_key=True, server_default=FetchedValue()),
     Column("kind", Text, nullable=False),
     Column("org_id", _uuid),
     Column("user_id", _uuid),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -49,7 +49,7 @@ def fresh_orgs(
 @pytest.fixture
 def count_notes(
     superuser: psycopg.Connection[tuple[object, ...]],
-) -> Iterator[Callable[[str], int]]:
+) -> Callable[[str], int]:
     """Oracle: how many notes an org really has, counted outside RLS."""
 
     def count(org_id: str) -> int:
@@ -59,4 +59,4 @@ def count_notes(
         assert row is not None
         return int(str(row[0]))
 
-    yield count
+    return count

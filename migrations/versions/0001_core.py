@@ -16,9 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    run_sql_files(
-        "0001_tables.sql", "0001_functions.sql", "0001_triggers.sql", "0001_policies.sql"
-    )
+    run_sql_files("0001_tables.sql", "0001_functions.sql", "0001_triggers.sql", "0001_policies.sql")
 
 
 def downgrade() -> None:

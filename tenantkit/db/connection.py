@@ -36,11 +36,15 @@ from tenantkit.sqlfiles import load_sql
 
 if TYPE_CHECKING:
     from psycopg.abc import PQGen
+    from psycopg.pq.abc import PGresult
 
 __all__ = ["TenantAsyncConnection", "TenantConnection"]
 
 _IDLE = pq.TransactionStatus.IDLE
 _FATAL = pq.ExecStatus.FATAL_ERROR
+_COMMAND_OK = pq.ExecStatus.COMMAND_OK
+_SQLSTATE = pq.DiagnosticField.SQLSTATE
+_BIND_NAME = b"_tenantkit_bind"
 
 
 def _statement(name: str) -> bytes:
@@ -63,7 +67,8 @@ class _TenantBinding:
       no rule applies and nothing is bound;
     - `_tk_bound`: the context bound to the open transaction (None if unbound);
     - `_tk_unsafe`: None until checked, then '' (safe) or why the role could
-      bypass row-level security.
+      bypass row-level security;
+    - `_tk_prepared`: the bind statement is prepared on this connection.
     """
 
     _tk_strict: bool = False
@@ -71,9 +76,11 @@ class _TenantBinding:
     _tk_passthrough: bool = False
     _tk_bound: TenantContext | None = None
     _tk_unsafe: str | None = None
+    _tk_prepared: bool = False
 
     # Provided by psycopg.BaseConnection.
     pgconn: pq.abc.PGconn
+    prepare_threshold: int | None
     _autocommit: bool
     _pipeline: Any
     _exec_command: Any
@@ -138,22 +145,48 @@ class _TenantBinding:
             yield from self._exec_command_params(_BIND_SQL, ctx._params)
             yield from self._pipeline._sync_gen()
             return
+        results = yield from self._bind_round_trip(begin, ctx)
+        error = _first_error(results)
+        if error is not None and error.error_field(_SQLSTATE) == b"26000" and self._tk_prepared:
+            # Our prepared statement is gone (DISCARD ALL, DEALLOCATE ALL): prepare again.
+            self._tk_prepared = False
+            if pgconn.transaction_status != _IDLE:
+                yield from self._exec_command(b"ROLLBACK")
+            results = yield from self._bind_round_trip(begin, ctx)
+            error = _first_error(results)
+        if error is not None:
+            raise pg_errors.error_from_result(error, encoding=pgconn._encoding)
+
+    def _bind_round_trip(self, begin: bytes, ctx: TenantContext) -> PQGen[list[PGresult]]:
+        # BEGIN and the bind statement in libpq's pipeline mode, flushed together.
+        # The bind statement is prepared once per connection (a re-parse and
+        # re-plan per transaction costs more than the round trip it shares),
+        # unless prepare_threshold is None, which is how psycopg is told that
+        # server-side prepared statements are off (e.g. PgBouncer < 1.21).
+        pgconn = self.pgconn
+        named = self.prepare_threshold is not None
+        prepare_now = named and not self._tk_prepared
         pgconn.enter_pipeline_mode()
         try:
+            if prepare_now:
+                pgconn.send_prepare(_BIND_NAME, _BIND_SQL)
             pgconn.send_query_params(begin, None)
-            pgconn.send_query_params(_BIND_SQL, ctx._params)
+            if named:
+                pgconn.send_query_prepared(_BIND_NAME, ctx._params)
+            else:
+                pgconn.send_query_params(_BIND_SQL, ctx._params)
             pgconn.pipeline_sync()
             yield from generators.send(pgconn)
-            begin_res = yield from generators.fetch_many(pgconn)
-            bind_res = yield from generators.fetch_many(pgconn)
-            yield from generators.fetch_many(pgconn)  # the PIPELINE_SYNC marker
+            results: list[PGresult] = []
+            for _ in range(4 if prepare_now else 3):  # one list per query, then the sync
+                results.extend((yield from generators.fetch_many(pgconn)))
         except BaseException:
             _abandon_pipeline(pgconn)
             raise
         pgconn.exit_pipeline_mode()
-        for res in (*begin_res, *bind_res):
-            if res.status == _FATAL:
-                raise pg_errors.error_from_result(res, encoding=pgconn._encoding)
+        if prepare_now and results[0].status == _COMMAND_OK:
+            self._tk_prepared = True
+        return results
 
     def _begin_set_local(self, begin: bytes, ctx: TenantContext) -> PQGen[None]:
         # Citus propagates SET LOCAL to the shards but not set_config(), and SET
@@ -161,21 +194,25 @@ class _TenantBinding:
         # UUIDs (hex digits and dashes only, checked by TenantContext), quoted anyway.
         user, org = (_quote_literal(value) for value in ctx._params)
         self.pgconn.send_query(
-            begin + b"; SET LOCAL tenantkit.user_id = " + user
-            + b"; SET LOCAL tenantkit.org_id = " + org
+            begin
+            + b"; SET LOCAL tenantkit.user_id = "
+            + user
+            + b"; SET LOCAL tenantkit.org_id = "
+            + org
         )
-        results = yield from generators.execute(self.pgconn)
-        for res in results:
-            if res.status == _FATAL:
-                raise pg_errors.error_from_result(res, encoding=self.pgconn._encoding)
+        error = _first_error((yield from generators.execute(self.pgconn)))
+        if error is not None:
+            raise pg_errors.error_from_result(error, encoding=self.pgconn._encoding)
 
     def _exec_command_params(self, command: bytes, params: tuple[bytes, bytes]) -> PQGen[None]:
-        self._pipeline.command_queue.append(
-            lambda: self.pgconn.send_query_params(command, params)
-        )
+        self._pipeline.command_queue.append(lambda: self.pgconn.send_query_params(command, params))
         self._pipeline.result_queue.append(None)
         return
         yield
+
+
+def _first_error(results: list[PGresult]) -> PGresult | None:
+    return next((res for res in results if res.status == _FATAL), None)
 
 
 def _quote_literal(value: bytes) -> bytes:

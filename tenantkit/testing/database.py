@@ -54,8 +54,10 @@ class TestDatabase:
 
     def conninfo(self, role: RoleName = "app") -> str:
         """libpq connection string for psycopg, connecting as `role`."""
-        return self.url(role).render_as_string(hide_password=False).replace(
-            "postgresql+psycopg://", "postgresql://", 1
+        return (
+            self.url(role)
+            .render_as_string(hide_password=False)
+            .replace("postgresql+psycopg://", "postgresql://", 1)
         )
 
     def drop(self) -> None:
@@ -91,8 +93,11 @@ def provision_database(server: RunningServer) -> TestDatabase:
     with psycopg.connect(_admin_conninfo(server), autocommit=True) as conn:
         if server.throwaway:
             for name, value in _FAST_SETTINGS.items():
-                conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(
-                    sql.Identifier(name), sql.Literal(value)))
+                conn.execute(
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        sql.Identifier(name), sql.Literal(value)
+                    )
+                )
             conn.execute("SELECT pg_reload_conf()")
         for role in (db.owner, roles.app, roles.service):
             conn.execute(

@@ -11,7 +11,8 @@ stay fast. Fixtures:
 - `service_session`: a `Session` as the service role;
 - `seed`: two orgs seeded once per run (treat as read-only);
 - `make_seed`: a factory for fresh orgs, for tests that change memberships;
-- `superuser`: an autocommit psycopg connection as a superuser, for oracle counts.
+- `superuser`: an autocommit psycopg connection as a superuser, for oracle counts;
+- `token_issuer`, `token_verifier`: a fresh RS256 issuer and a verifier trusting it.
 """
 
 from __future__ import annotations
@@ -38,11 +39,7 @@ from tenantkit.testing.servers import (
     find_local_bindir,
     start_server,
 )
-
-try:  # token fixtures, when the tokens module is present
-    from tenantkit.testing.tokens import *  # noqa: F403
-except ImportError:  # pragma: no cover
-    pass
+from tenantkit.testing.tokens import token_issuer, token_verifier
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +138,5 @@ def superuser(tenantkit_db: TestDatabase) -> Iterator[psycopg.Connection[tuple[o
     """A superuser connection to the test database, outside RLS, for oracle checks."""
     with psycopg.connect(tenantkit_db.conninfo("admin"), autocommit=True) as conn:
         yield conn
+
+__all__ = ["token_issuer", "token_verifier"]  # fixtures defined elsewhere, exposed here

