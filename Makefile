@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 EXTRAS := testing,dev,fastapi,flask
 PG15_BINDIR ?= /usr/lib/postgresql/15/bin
 
-.PHONY: venv test test-pg18 test-pg15 lint demo bench clean
+.PHONY: venv system-deps test test-pg18 test-pg15 lint demo bench clean
 
 venv: $(STAMP)
 
@@ -18,13 +18,27 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
+# PgBouncer (Debian package) for the transaction-pooling tests; they skip without it.
+system-deps:
+	@if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "== installing pgbouncer for the pooling tests"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -q pgbouncer >/dev/null 2>&1 \
+				|| { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q pgbouncer >/dev/null 2>&1; } \
+				|| echo "   could not install pgbouncer: its tests will be skipped"; \
+		else \
+			echo "== pgbouncer is not installed: its tests will be skipped"; \
+		fi; \
+	fi
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tenantkit tests benchmarks examples migrations
 	$(VENV)/bin/mypy
 
 # The suite runs on the embedded PostgreSQL 18, then again on the distribution's
 # PostgreSQL 15 where its binaries are installed.
-test: lint test-pg18 test-pg15
+test: lint system-deps test-pg18 test-pg15
 
 test-pg18: $(STAMP)
 	$(PY) -m pytest

@@ -2,10 +2,16 @@
 enforced by PostgreSQL row-level security.
 
 The public API is what this module re-exports; everything else is private.
+Names are imported on first use, so `import tenantkit.tokens` does not pay for
+SQLAlchemy and psycopg, and `import tenantkit` stays cheap.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tenantkit.context import TenantContext, current_context, tenant_context
-from tenantkit.db import create_async_engine, create_engine, install
 from tenantkit.errors import (
     BindingError,
     Conflict,
@@ -23,7 +29,52 @@ from tenantkit.errors import (
     Unauthorized,
     UnsafeConnection,
 )
-from tenantkit.sqlfiles import DatabaseRoles
+
+if TYPE_CHECKING:
+    from tenantkit.authz import (
+        require_org_member,
+        require_org_member_with_all_permissions,
+        require_org_member_with_exact_role,
+        require_org_member_with_minimum_role,
+        require_org_member_with_permission,
+        require_user,
+    )
+    from tenantkit.claims import PropelAuthClaims, WorkOSClaims
+    from tenantkit.db import create_async_engine, create_engine, install
+    from tenantkit.issuer import TokenIssuer
+    from tenantkit.principal import OrgMemberInfo, Principal
+    from tenantkit.sqlfiles import DatabaseRoles
+    from tenantkit.tokens import TokenVerifier
+
+# name -> module that defines it, imported on first attribute access.
+_LAZY: dict[str, str] = {
+    "create_engine": "tenantkit.db",
+    "create_async_engine": "tenantkit.db",
+    "install": "tenantkit.db",
+    "DatabaseRoles": "tenantkit.sqlfiles",
+    "TokenVerifier": "tenantkit.tokens",
+    "TokenIssuer": "tenantkit.issuer",
+    "Principal": "tenantkit.principal",
+    "OrgMemberInfo": "tenantkit.principal",
+    "PropelAuthClaims": "tenantkit.claims",
+    "WorkOSClaims": "tenantkit.claims",
+    "require_user": "tenantkit.authz",
+    "require_org_member": "tenantkit.authz",
+    "require_org_member_with_exact_role": "tenantkit.authz",
+    "require_org_member_with_minimum_role": "tenantkit.authz",
+    "require_org_member_with_permission": "tenantkit.authz",
+    "require_org_member_with_all_permissions": "tenantkit.authz",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tenantkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BindingError",
@@ -38,14 +89,26 @@ __all__ = [
     "MissingTenantContext",
     "NotFound",
     "NotInTransaction",
+    "OrgMemberInfo",
+    "Principal",
+    "PropelAuthClaims",
     "RateLimited",
     "TenantContext",
     "TenantkitError",
+    "TokenIssuer",
+    "TokenVerifier",
     "Unauthorized",
     "UnsafeConnection",
+    "WorkOSClaims",
     "create_async_engine",
     "create_engine",
     "current_context",
     "install",
+    "require_org_member",
+    "require_org_member_with_all_permissions",
+    "require_org_member_with_exact_role",
+    "require_org_member_with_minimum_role",
+    "require_org_member_with_permission",
+    "require_user",
     "tenant_context",
 ]

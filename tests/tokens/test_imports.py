@@ -11,16 +11,11 @@ pytestmark = pytest.mark.nodb
 
 HEAVY = ("sqlalchemy", "psycopg", "alembic", "fastapi", "starlette", "flask", "tenantkit.db")
 
-# The package __init__ re-exports the database API, so it is bypassed here: this
-# checks what the token modules themselves pull in (architecture.md §2: tokens never
-# imports db).
+# Through the real package __init__, which re-exports the database API lazily:
+# importing tokens must not pull it in (architecture.md §2: tokens never imports db).
 PROBE = f"""
-import importlib.util, sys, types
-spec = importlib.util.find_spec("tenantkit")
-package = types.ModuleType("tenantkit")
-package.__path__ = list(spec.submodule_search_locations)
-sys.modules["tenantkit"] = package
-import tenantkit.tokens, tenantkit.authz, tenantkit.issuer, tenantkit.keys_cli
+import sys
+import tenantkit, tenantkit.tokens, tenantkit.authz, tenantkit.issuer, tenantkit.keys_cli
 heavy = {HEAVY!r}
 print(sorted(m for m in sys.modules if m in heavy or m.split(".")[0] in heavy))
 """

@@ -1,0 +1,140 @@
+"""Binding through PgBouncer in transaction pooling mode.
+
+Every client transaction may land on a different server connection, and many
+clients share one: binding must live and die with the transaction. PgBouncer
+1.18 (Debian 12) does not track prepared statements, so the engines run with
+prepare_threshold=None, as they must behind such a pooler.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import tenantkit
+from tenantkit import tenant_context
+from tenantkit.testing import SeededOrg, TestDatabase, TwoOrgs
+
+PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+pytestmark = pytest.mark.skipif(
+    not Path(PGBOUNCER).is_file(), reason="pgbouncer is not installed (make test installs it)"
+)
+ORGS = sa.text("SELECT DISTINCT org_id::text FROM public.notes")
+PID = sa.text("SELECT pg_backend_pid()")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def bouncer(tenantkit_db: TestDatabase) -> Iterator[sa.URL]:
+    """A PgBouncer in transaction mode with ONE server connection for the app role."""
+    url = tenantkit_db.url("app")
+    host = url.query.get("host") or url.host or "127.0.0.1"
+    port = _free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="tenantkit-pgbouncer-"))
+    server = (
+        f"host={host} port={url.port or 5432} dbname={url.database} "
+        f"user={url.username} password={url.password}"
+    )
+    (workdir / "pgbouncer.ini").write_text(
+        f"[databases]\nappdb = {server} pool_size=1\n"
+        f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        "auth_type = any\npool_mode = transaction\nmax_client_conn = 50\n"
+        f"logfile = {workdir / 'log'}\npidfile = {workdir / 'pid'}\n"
+        "server_reset_query =\n"
+    )
+    run_as = {}
+    if os.geteuid() == 0:
+        # pgbouncer refuses to run as root; run it as whoever owns the server's
+        # socket directory (the server's own user), so it can reach the socket.
+        owner = os.stat(host) if host.startswith("/") else None
+        if owner is None or owner.st_uid == 0:
+            import pwd
+
+            entry = pwd.getpwnam("postgres")
+            uid, gid = entry.pw_uid, entry.pw_gid
+        else:
+            uid, gid = owner.st_uid, owner.st_gid
+        os.chown(workdir, uid, gid)
+        run_as = {"user": uid, "group": gid}
+    process = subprocess.Popen(  # noqa: S603
+        [PGBOUNCER, str(workdir / "pgbouncer.ini")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        **run_as,  # type: ignore[arg-type]
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail(f"pgbouncer did not start: {process.stderr.read() if process.stderr else ''}")
+    yield sa.URL.create(
+        "postgresql+psycopg", username=url.username, host="127.0.0.1", port=port, database="appdb"
+    )
+    process.terminate()
+    process.wait(timeout=10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def pooled(bouncer: sa.URL) -> Iterator[sa.Engine]:
+    engine = tenantkit.create_engine(
+        bouncer, pool_size=4, max_overflow=0, connect_args={"prepare_threshold": None}
+    )
+    yield engine
+    engine.dispose()
+
+
+def _orgs_and_pid(engine: sa.Engine, org: SeededOrg | None) -> tuple[set[str], int]:
+    ctx = org.context(org.member_id) if org else None
+    with tenant_context(ctx), engine.connect() as conn:
+        pid = int(conn.execute(PID).scalar_one())
+        orgs = {row[0] for row in conn.execute(ORGS)}
+        conn.commit()
+    return orgs, pid
+
+
+def test_clients_multiplexed_on_one_server_connection_stay_isolated(
+    pooled: sa.Engine, notes: TwoOrgs
+) -> None:
+    seen: list[tuple[str, set[str], int]] = []
+    lock = threading.Lock()
+
+    def client(org: SeededOrg | None, label: str) -> None:
+        for _ in range(25):
+            orgs, pid = _orgs_and_pid(pooled, org)
+            with lock:
+                seen.append((label, orgs, pid))
+
+    threads = [
+        threading.Thread(target=client, args=(notes.a, notes.a.org_id)),
+        threading.Thread(target=client, args=(notes.b, notes.b.org_id)),
+        threading.Thread(target=client, args=(None, "unbound")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 75
+    assert len({pid for _, _, pid in seen}) == 1  # one server connection served all clients
+    for label, orgs, _ in seen:
+        assert orgs == (set() if label == "unbound" else {label})
