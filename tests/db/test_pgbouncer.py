@@ -71,7 +71,7 @@ def bouncer(tenantkit_db: TestDatabase) -> Iterator[sa.URL]:
             uid, gid = owner.st_uid, owner.st_gid
         os.chown(workdir, uid, gid)
         run_as = {"user": uid, "group": gid}
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [PGBOUNCER, str(workdir / "pgbouncer.ini")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
