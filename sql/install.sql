@@ -455,6 +455,9 @@ AS $$
 DECLARE
     v_unknown text;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM tenantkit.orgs WHERE org_id = p_org_id) THEN
+        RETURN;  -- the foreign key reports the missing org (not an unknown role)
+    END IF;
     SELECT want.role INTO v_unknown
     FROM pg_catalog.unnest(pg_catalog.array_prepend(p_role, COALESCE(p_additional_roles, '{}')))
          AS want (role)

@@ -1,0 +1,233 @@
+"""Organizations: create, fetch, query, update and delete.
+
+Deleting an org deletes its memberships, invites, API keys and feature flags
+(foreign keys ON DELETE CASCADE) and, for the app's tenant tables, their rows:
+tenant tables reference `tenantkit.orgs` ON DELETE CASCADE, so an org's data
+goes with it in the same transaction. Its audit trail stays (no foreign key).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Final, Literal, get_args
+
+from sqlalchemy import ColumnElement, any_, delete, func, insert, literal, or_, select, update
+
+from tenantkit.errors import Forbidden, InvalidField, NotFound
+from tenantkit.orgs._db import Conn, like_pattern, missing_or_refused, run, uuid_param
+from tenantkit.orgs._validate import (
+    check_domain,
+    check_id,
+    check_json_object,
+    check_name,
+    check_positive,
+    check_text,
+)
+from tenantkit.orgs.actor import Actor
+from tenantkit.orgs.audit import audited, json_value
+from tenantkit.orgs.models import Org, Page
+from tenantkit.orgs.paging import PageRequest, fetch_page
+from tenantkit.orgs.roles import RoleMappings
+from tenantkit.schema import orgs
+
+__all__ = ["OrgOrder", "Orgs"]
+
+OrgOrder = Literal["CREATED_AT_ASC", "CREATED_AT_DESC", "NAME"]
+ORG_ORDERS: Final = get_args(OrgOrder)
+
+#: Fields `Orgs.update` accepts; the first two are all an end user's role may change.
+UPDATABLE: Final = frozenset({
+    "name", "metadata", "max_users", "domain", "extra_domains", "domain_autojoin",
+    "domain_restrict", "require_2fa_by", "can_setup_saml", "custom_role_mapping_name",
+    "legacy_org_id", "external_id", "is_saml_configured", "is_saml_in_test_mode",
+})
+
+
+def _optional_text(field: str, value: object) -> str | None:
+    return None if value is None else check_name(field, value, max_length=200)
+
+
+def _clean(field: str, value: Any) -> Any:
+    """One validated org field value."""
+    if field == "name":
+        return check_name(field, value)
+    if field == "metadata":
+        return check_json_object(field, value)
+    if field == "max_users":
+        return None if value is None else check_positive(field, value)
+    if field == "domain":
+        return None if value is None else check_domain(field, value)
+    if field == "extra_domains":
+        if value is None or isinstance(value, str):
+            raise InvalidField(field, "must be a list of domains")
+        return sorted({check_domain(field, d) for d in value})
+    if field in ("domain_autojoin", "domain_restrict", "can_setup_saml", "isolated",
+                 "is_saml_configured", "is_saml_in_test_mode"):
+        if not isinstance(value, bool):
+            raise InvalidField(field, "must be true or false")
+        return value
+    if field == "require_2fa_by":
+        if value is not None and not isinstance(value, datetime):
+            raise InvalidField(field, "must be a timestamp")
+        return value
+    if field in ("legacy_org_id", "external_id"):
+        return None if value is None else check_text(field, value, max_length=200) or None
+    if field == "custom_role_mapping_name":
+        return _optional_text(field, value)
+    raise InvalidField(field, "is not an org field")
+
+
+class Orgs:
+    """Organization CRUD; on an end-user session row-level security decides."""
+
+    def __init__(self, conn: Conn, actor: Actor) -> None:
+        self._conn = conn
+        self._actor = actor
+
+    def create(
+        self,
+        name: str,
+        *,
+        domain: str | None = None,
+        enable_auto_joining_by_domain: bool = False,
+        members_must_have_matching_domain: bool = False,
+        max_users: int | None = None,
+        custom_role_mapping_name: str | None = None,
+        legacy_org_id: str | None = None,
+        external_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        extra_domains: list[str] | None = None,
+        isolated: bool = False,
+        org_id: str | None = None,
+    ) -> Org:
+        """A new org. An end user creates it through `create_org_as_owner` and
+        becomes its first role; plan settings are then the backend's to set."""
+        fields: dict[str, Any] = {"name": name}
+        given = {
+            "domain": domain, "domain_autojoin": enable_auto_joining_by_domain,
+            "domain_restrict": members_must_have_matching_domain, "max_users": max_users,
+            "custom_role_mapping_name": custom_role_mapping_name,
+            "legacy_org_id": legacy_org_id, "external_id": external_id,
+            "extra_domains": extra_domains, "isolated": isolated,
+        }
+        # Defaults are left to the database; 0 is a value (and a bad max_users), not a default.
+        fields.update({k: v for k, v in given.items() if v is not None and v is not False})
+        if metadata is not None:
+            fields["metadata"] = metadata
+        clean = {k: _clean(k, v) for k, v in fields.items()}
+        new_id = check_id("org_id", org_id) if org_id is not None else str(uuid.uuid4())
+        if clean.get("domain_restrict") and not clean.get("domain"):
+            raise InvalidField("domain", "is required when members must have a matching domain")
+
+        if self._actor.is_end_user:
+            beyond = sorted(set(clean) - {"name", "metadata"})
+            if beyond:
+                raise Forbidden(
+                    f"an end user may only set name and metadata ({', '.join(beyond)} given)"
+                )
+            run(self._conn, select(func.tenantkit.create_org_as_owner(
+                uuid_param(new_id), literal(clean["name"]),
+                json_value(clean.get("metadata", {})),
+            )))
+            return self.fetch(new_id)
+
+        stmt = audited(
+            insert(orgs).values(org_id=new_id, url_safe_org_name="", **clean).returning(*orgs.c),
+            actor=self._actor, action="org.created", target_type="org",
+            target_id=lambda c: c.org_id, org_id=lambda c: c.org_id,
+            metadata={k: v for k, v in clean.items() if k != "metadata"},
+        )
+        return Org.from_row(run(self._conn, stmt).one())
+
+    def fetch(self, org_id: str) -> Org:
+        return self._fetch_one(orgs.c.org_id == check_id("org_id", org_id))
+
+    def fetch_by_external_id(self, external_id: str) -> Org:
+        return self._fetch_one(orgs.c.external_id == check_text("external_id", external_id))
+
+    def fetch_by_legacy_org_id(self, legacy_org_id: str) -> Org:
+        return self._fetch_one(
+            orgs.c.legacy_org_id == check_text("legacy_org_id", legacy_org_id)
+        )
+
+    def _fetch_one(self, where: ColumnElement[bool]) -> Org:
+        row = run(self._conn, select(orgs).where(where)).one_or_none()
+        if row is None:
+            raise NotFound("org not found")
+        return Org.from_row(row)
+
+    def query(
+        self,
+        *,
+        page: PageRequest | None = None,
+        order_by: OrgOrder = "CREATED_AT_ASC",
+        name: str | None = None,
+        domain: str | None = None,
+        legacy_org_id: str | None = None,
+        with_total: bool = True,
+    ) -> Page[Org]:
+        """Orgs matching every given filter (name: case-insensitive substring).
+
+        `with_total=False` skips counting the matches (`total` is then -1).
+        """
+        page = page or PageRequest()
+        if order_by not in ORG_ORDERS:
+            raise InvalidField("order_by", f"must be one of {', '.join(ORG_ORDERS)}")
+        where: list[ColumnElement[bool]] = []
+        if name is not None:
+            pattern = like_pattern(check_text("name", name, max_length=200))
+            where.append(orgs.c.name.ilike(pattern))
+        if domain is not None:
+            wanted = check_domain("domain", domain)
+            in_extra = literal(wanted) == any_(orgs.c.extra_domains)
+            where.append(or_(orgs.c.domain == wanted, in_extra))
+        if legacy_org_id is not None:
+            where.append(orgs.c.legacy_org_id == check_text("legacy_org_id", legacy_org_id))
+        keys = ([orgs.c.name, orgs.c.org_id] if order_by == "NAME"
+                else [orgs.c.created_at, orgs.c.org_id])
+        rows, total = fetch_page(
+            self._conn, columns=list(orgs.c), from_=orgs, where=where, keys=keys,
+            descending=order_by == "CREATED_AT_DESC", page=page, with_total=with_total,
+        )
+        return Page([Org.from_row(r) for r in rows], total, page.page_number, page.page_size)
+
+    def update(self, org_id: str, **changes: Any) -> Org:
+        """Change the given fields (see UPDATABLE); None clears an optional field."""
+        org_id = check_id("org_id", org_id)
+        unknown = sorted(set(changes) - UPDATABLE)
+        if unknown:
+            raise InvalidField({f: "is not an updatable org field" for f in unknown})
+        if not changes:
+            return self.fetch(org_id)
+        clean = {k: _clean(k, v) for k, v in changes.items()}
+        if "custom_role_mapping_name" in clean:
+            RoleMappings(self._conn, self._actor)._check_members_fit(
+                org_id, clean["custom_role_mapping_name"])
+        stmt = audited(
+            update(orgs).where(orgs.c.org_id == org_id).values(**clean).returning(*orgs.c),
+            actor=self._actor, action="org.updated", target_type="org",
+            target_id=lambda c: c.org_id, org_id=lambda c: c.org_id,
+            metadata={"changed": sorted(clean)},
+        )
+        row = run(self._conn, stmt).one_or_none()
+        if row is None:
+            raise missing_or_refused(
+                self._conn, select(orgs.c.org_id).where(orgs.c.org_id == org_id), "org"
+            )
+        return Org.from_row(row)
+
+    def delete(self, org_id: str) -> None:
+        """Delete the org with its memberships, invites, keys, flags and tenant rows."""
+        org_id = check_id("org_id", org_id)
+        stmt = audited(
+            delete(orgs).where(orgs.c.org_id == org_id)
+            .returning(orgs.c.org_id, orgs.c.name),
+            actor=self._actor, action="org.deleted", target_type="org",
+            target_id=lambda c: c.org_id, org_id=lambda c: c.org_id,
+            row_metadata=lambda c: func.jsonb_build_object("name", c.name),
+        )
+        if run(self._conn, stmt).one_or_none() is None:
+            raise missing_or_refused(
+                self._conn, select(orgs.c.org_id).where(orgs.c.org_id == org_id), "org"
+            )

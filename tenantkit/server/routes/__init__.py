@@ -1,0 +1,1 @@
+"""The backend API's routers, one module per concept."""

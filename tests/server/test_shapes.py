@@ -1,0 +1,89 @@
+"""Response shapes PropelAuth clients rely on, and tokens that verify."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from fastapi.testclient import TestClient
+
+from tenantkit.issuer import TokenIssuer
+from tenantkit.testing import TwoOrgs
+from tenantkit.tokens import TokenVerifier
+
+V1 = "/api/backend/v1"
+UUID_V4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def test_org_shape_and_ids(client: TestClient) -> None:
+    created = client.post(f"{V1}/org/", json={"name": "Shape Co", "domain": "shape.example"})
+    org = created.json()
+    assert UUID_V4.fullmatch(org["org_id"])
+    assert org["url_safe_org_name"] == org["url_safe_org_slug"] == "shape-co"
+    assert org["name"] == org["org_name"] == "Shape Co"
+    assert client.get(f"{V1}/org/{org['org_id'].upper()}").json() == org
+    for key in ("can_setup_saml", "is_saml_configured", "is_saml_in_test_mode", "max_users",
+                "metadata", "domain", "extra_domains", "domain_autojoin", "domain_restrict",
+                "custom_role_mapping_name", "legacy_org_id", "password_rotation_enabled"):
+        assert key in org
+    user = client.post(f"{V1}/user/", json={"email": f"{uuid.uuid4().hex}@x.example"}).json()
+    assert UUID_V4.fullmatch(user["user_id"])
+
+
+def test_query_by_get_and_post_agree(client: TestClient, orgs: TwoOrgs) -> None:
+    params = {"page_size": 3, "page_number": 1, "order_by": "NAME", "name": "org"}
+    by_get = client.get(f"{V1}/org/query", params=params).json()
+    by_post = client.post(f"{V1}/org/query", json=params).json()
+    assert by_get == by_post
+    assert set(by_get) == {"orgs", "total_orgs", "current_page", "page_size", "has_more_results"}
+    assert by_get["current_page"] == 1 and len(by_get["orgs"]) <= 3
+
+
+def test_users_in_org_and_pending_invites(client: TestClient, orgs: TwoOrgs) -> None:
+    a = orgs.a
+    page = client.get(f"{V1}/user/org/{a.org_id}", params={"include_orgs": "true"}).json()
+    assert page["total_users"] == 4
+    owner = next(u for u in page["users"] if u["user_id"] == a.owner_id)
+    info = owner["org_id_to_org_info"][a.org_id]
+    assert info["user_role"] == owner["role_in_org"] == "Owner"
+    assert info["inherited_user_roles_plus_current_role"] == ["Owner", "Admin", "Member"]
+    assert info["org_role_structure"] == "single_role_in_hierarchy"
+    client.post(f"{V1}/invite_user", json={"email": "shape@example.com", "org_id": a.org_id,
+                                          "role": "Member"})
+    invites = client.get(f"{V1}/pending_org_invites", params={"org_id": a.org_id}).json()
+    [invite] = invites["invites"]
+    assert invite["invitee_email"] == "shape@example.com" and invite["role_in_org"] == "Member"
+    assert invite["org_name"] == a.name and invites["total_invites"] == 1
+    revoked = client.request("DELETE", f"{V1}/pending_org_invites",
+                             json={"org_id": a.org_id, "invitee_email": "shape@example.com"})
+    assert revoked.json() == {}  # propelauth-py parses this body as JSON
+
+
+def test_access_token_verifies_and_carries_roles(
+    client: TestClient, orgs: TwoOrgs, issuer: TokenIssuer
+) -> None:
+    verifier = TokenVerifier.for_issuer(issuer)
+    response = client.post(f"{V1}/access_token", json={
+        "user_id": orgs.shared_user_id, "duration_in_minutes": 10})
+    principal = verifier.verify(response.json()["access_token"])
+    assert principal.user_id == orgs.shared_user_id
+    assert principal.get_org(orgs.b.org_id).user_role == "Admin"  # type: ignore[union-attr]
+    assert principal.get_org(orgs.a.org_id).user_is_role("Member")  # type: ignore[union-attr]
+    scoped = client.post(f"{V1}/access_token", json={
+        "user_id": orgs.shared_user_id, "duration_in_minutes": 10,
+        "active_org_id": orgs.a.org_id})
+    assert verifier.verify(scoped.json()["access_token"]).active_org_id == orgs.a.org_id
+    pem = client.get("/api/v1/token_verification_metadata").json()["verifier_key_pem"]
+    assert pem == client.get(f"{V1}/token_verification_metadata").json()["public_key_pem"]
+    assert pem == issuer.public_key_pem
+
+
+def test_errors_are_json_everywhere(client: TestClient) -> None:
+    missing = client.get("/api/backend/v1/no/such/path")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    bad = client.post(f"{V1}/org/", content=b"{not json",
+                      headers={"content-type": "application/json"})
+    assert bad.status_code == 400 and "fields" in bad.json()
+    schema = client.get("/openapi.json").json()
+    assert all("422" not in op["responses"]
+               for ops in schema["paths"].values() for op in ops.values())
