@@ -624,6 +624,10 @@ GRANT EXECUTE ON FUNCTION
     tenantkit.can_assign_roles(text, text[])
 TO "tenantkit_app";
 
+-- A trigger function cannot be called directly; PUBLIC may EXECUTE it so that
+-- app tables owned by another role can attach it (CREATE TRIGGER checks EXECUTE).
+GRANT EXECUTE ON FUNCTION tenantkit.refuse_tenant_change() TO PUBLIC;
+
 -- App role: never TRUNCATE, TRIGGER or REFERENCES; column lists where a plan
 -- limit or an isolation flag must stay out of end users' reach.
 GRANT SELECT ON tenantkit.orgs, tenantkit.users, tenantkit.memberships, tenantkit.invites,

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from tenantkit.issuer import TokenIssuer
     from tenantkit.principal import OrgMemberInfo, Principal
     from tenantkit.sqlfiles import DatabaseRoles
+    from tenantkit.tables import shared_table, tenant_foreign_key, tenant_table, tenant_unique
     from tenantkit.tokens import TokenVerifier
 
 # name -> module that defines it, imported on first attribute access.
@@ -64,6 +65,10 @@ _LAZY: dict[str, str] = {
     "require_org_member_with_minimum_role": "tenantkit.authz",
     "require_org_member_with_permission": "tenantkit.authz",
     "require_org_member_with_all_permissions": "tenantkit.authz",
+    "tenant_table": "tenantkit.tables",
+    "shared_table": "tenantkit.tables",
+    "tenant_unique": "tenantkit.tables",
+    "tenant_foreign_key": "tenantkit.tables",
 }
 
 
@@ -110,5 +115,9 @@ __all__ = [
     "require_org_member_with_minimum_role",
     "require_org_member_with_permission",
     "require_user",
+    "shared_table",
     "tenant_context",
+    "tenant_foreign_key",
+    "tenant_table",
+    "tenant_unique",
 ]

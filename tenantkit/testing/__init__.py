@@ -1,6 +1,7 @@
 """Testing against a real PostgreSQL: the pytest plugin, servers, roles and seeds."""
 
 from tenantkit.testing.database import TestDatabase, provision_database
+from tenantkit.testing.safety import assert_tenant_safe
 from tenantkit.testing.seed import SeededOrg, TwoOrgs, seed_two_orgs
 from tenantkit.testing.servers import RunningServer, ServerChoice, choose_server, start_server
 
@@ -10,6 +11,7 @@ __all__ = [
     "ServerChoice",
     "TestDatabase",
     "TwoOrgs",
+    "assert_tenant_safe",
     "choose_server",
     "provision_database",
     "seed_two_orgs",

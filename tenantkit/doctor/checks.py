@@ -1,0 +1,403 @@
+"""The doctor's twelve checks: a catalog query each (sql/doctor/), findings in Python.
+
+Every check reads the catalog only; the one exception is check 2's exact
+predicate comparison, which deparses the generated tenant policy on a scratch
+table inside a savepoint that is rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import Connection, RowMapping, text
+from sqlalchemy.exc import DBAPIError
+
+from tenantkit import rls
+from tenantkit.doctor.findings import Finding, Severity
+from tenantkit.doctor.scope import AuditTable, Scope
+from tenantkit.sqlfiles import load_sql
+from tenantkit.tables.catalog import deparse
+
+__all__ = ["ALL_CHECKS", "VERSION_FLOORS", "Audit", "version_finding"]
+
+#: Minimum minor release per major: CVE-2025-8713 (and the earlier RLS CVEs)
+#: are fixed from these on; 18.x has the fixes from its first release.
+VERSION_FLOORS: Final[dict[int, int]] = {
+    17: 170006,
+    16: 161000,
+    15: 150014,
+    14: 140019,
+    13: 130022,
+}
+
+
+@dataclass
+class Audit:
+    """One doctor run: its connection, the app role and the tables in scope."""
+
+    conn: Connection
+    app_role: str
+    scope: Scope
+
+    def rows(self, name: str, **params: Any) -> list[RowMapping]:
+        sql = load_sql(f"doctor/{name}.sql")
+        defaults = {
+            "tables": self.scope.oids,
+            "columns": self.scope.columns,
+            "app_role": self.app_role,
+        }
+        # Only the parameters the query names: text() rejects none, but keep it exact.
+        bound = {k: v for k, v in {**defaults, **params}.items() if f":{k}" in sql}
+        return list(self.conn.execute(text(sql), bound).mappings())
+
+    def table(self, oid: int) -> AuditTable:
+        for table in self.scope.tenant_tables:
+            if table.oid == oid:
+                return table
+        raise KeyError(oid)
+
+
+def _rls_force(audit: Audit) -> list[Finding]:
+    found = []
+    for row in audit.rows("01_rls_force"):
+        missing = []
+        fixes = []
+        if not row["row_security"]:
+            missing.append("ENABLE")
+            fixes.append(f"ALTER TABLE {row['object']} ENABLE ROW LEVEL SECURITY;")
+        if not row["force"]:
+            missing.append("FORCE")
+            fixes.append(f"ALTER TABLE {row['object']} FORCE ROW LEVEL SECURITY;")
+        found.append(
+            Finding(
+                "rls-force",
+                "error",
+                row["object"],
+                f"row-level security lacks {' and '.join(missing)}",
+                " ".join(fixes),
+            )
+        )
+    return found
+
+
+def _canonical_predicates(audit: Audit, table: AuditTable) -> set[tuple[str, str]] | None:
+    # The generated predicate in both flavours, as PostgreSQL deparses it on
+    # this very table; None when no scratch table could be made (no TEMP).
+    policies = []
+    for flavour in ("postgres", "citus"):
+        predicate = rls.isolation_policy(table.tenant_column, flavour).using
+        name = f"tenantkit_doctor_{flavour}"
+        policies.append(rls.Policy(name, "ALL", True, predicate, predicate))
+    try:
+        deparsed = deparse(audit.conn, table.name, policies, tenant_column=table.tenant_column)
+    except DBAPIError:
+        return None
+    return {
+        (p.qual, p.with_check)
+        for p in deparsed.policies.values()
+        if p is not None and p.qual is not None and p.with_check is not None
+    }
+
+
+def _one_line(statement: str) -> str:
+    return " ".join(line.strip() for line in statement.splitlines())
+
+
+def _tenant_policy(audit: Audit) -> list[Finding]:
+    by_table: dict[int, list[RowMapping]] = {}
+    for row in audit.rows("02_tenant_policy"):
+        by_table.setdefault(int(row["oid"]), []).append(row)
+    found = []
+    for oid, rows in by_table.items():
+        table = audit.table(oid)
+        obj = rows[0]["object"]
+        create = _one_line(
+            rls.create_policy(
+                table.name, rls.isolation_policy(table.tenant_column), [audit.app_role]
+            )
+        )
+        policies = [r for r in rows if r["policy"] is not None]
+        if not policies:
+            found.append(
+                Finding(
+                    "tenant-policy",
+                    "error",
+                    obj,
+                    f"no RESTRICTIVE FOR ALL policy applies to {audit.app_role}",
+                    create + ";",
+                )
+            )
+            continue
+        complete = [p for p in policies if p["qual"] is not None and p["with_check"] is not None]
+        if not complete:
+            for p in policies:
+                lacking = "USING" if p["qual"] is None else "WITH CHECK"
+                found.append(
+                    Finding(
+                        "tenant-policy",
+                        "error",
+                        obj,
+                        f"restrictive policy {p['policy']} has no {lacking}, so "
+                        f"{'reads' if lacking == 'USING' else 'writes'} are not bound to the org",
+                        f"DROP POLICY {rls.quote_ident(p['policy'])} ON {table.name.sql}; "
+                        + create
+                        + ";",
+                    )
+                )
+            continue
+        canonical = _canonical_predicates(audit, table)
+        if canonical is None:
+            continue
+        if not any((p["qual"], p["with_check"]) in canonical for p in complete):
+            names = ", ".join(p["policy"] for p in complete)
+            found.append(
+                Finding(
+                    "tenant-policy",
+                    "warning",
+                    obj,
+                    f"restrictive policy {names} does not compare {table.tenant_column} with "
+                    "tenantkit.current_org_id() as tenantkit generates it",
+                    f"review it, or replace it: {create};",
+                )
+            )
+    return found
+
+
+def _true_policies(audit: Audit) -> list[Finding]:
+    found = []
+    for row in audit.rows("03_true_policies"):
+        clauses = [
+            name
+            for name, is_true in (("USING", row["true_using"]), ("WITH CHECK", row["true_check"]))
+            if is_true
+        ]
+        kind = "permissive" if row["permissive"] else "restrictive"
+        found.append(
+            Finding(
+                "true-policy",
+                "error",
+                row["object"],
+                f"{kind} policy {row['policy']} has {' and '.join(clauses)} (true)",
+                "give it a real rule (tenantkit's any_member() is "
+                "`(SELECT tenantkit.current_org_id()) IS NOT NULL`) or drop it",
+            )
+        )
+    return found
+
+
+def _app_role(audit: Audit) -> list[Finding]:
+    role = rls.quote_ident(audit.app_role)
+    found = []
+    for row in audit.rows("04_app_role"):
+        kind, obj, detail = row["kind"], row["object"], row["detail"]
+        if kind == "missing":
+            problem = f"role {audit.app_role} does not exist"
+            fix = f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS; or pass --app-role"
+        elif kind == "superuser":
+            problem, fix = "the app role is a superuser", f"ALTER ROLE {role} NOSUPERUSER;"
+        elif kind == "bypassrls":
+            problem, fix = "the app role has BYPASSRLS", f"ALTER ROLE {role} NOBYPASSRLS;"
+        elif kind == "owner":
+            problem = f"the app role owns {obj} (owners can disable RLS and drop policies)"
+            fix = f"ALTER TABLE {obj} OWNER TO <the migration role>;"
+        elif kind == "owner_member":
+            problem = f"the app role is a member of {detail}, the owner of {obj}"
+            fix = f"REVOKE {rls.quote_ident(detail)} FROM {role};"
+        else:
+            problem = f"the app role holds {kind} on {obj} ({kind} is not subject to RLS)"
+            fix = f"REVOKE {kind} ON {obj} FROM {role}; (and from PUBLIC or any role it inherits)"
+        found.append(Finding("app-role", "error", obj, problem, fix))
+    return found
+
+
+def _tenant_keys(audit: Audit) -> list[Finding]:
+    found = []
+    for row in audit.rows("05_tenant_keys"):
+        if row["kind"] == "unique_index":
+            found.append(
+                Finding(
+                    "tenant-keys",
+                    "error",
+                    row["object"],
+                    f"unique index on {row['table_name']} lacks the tenant column: "
+                    "another org's values are revealed by 23505",
+                    "make it UNIQUE (org_id, ...) (tenant_unique(...)); a primary key "
+                    "becomes PRIMARY KEY (org_id, id)",
+                )
+            )
+        else:
+            tenant = bool(row["referenced_is_tenant"])
+            found.append(
+                Finding(
+                    "tenant-keys",
+                    "error" if tenant else "warning",
+                    f"{row['table_name']}.{row['object']}",
+                    "foreign key to a table with row-level security lacks the tenant "
+                    "column: it accepts rows the org cannot see",
+                    "reference (org_id, ...) with tenant_foreign_key(...)"
+                    if tenant
+                    else "point it at a tenant-scoped key, or accept the existence oracle",
+                )
+            )
+    return found
+
+
+def _views(audit: Audit) -> list[Finding]:
+    found = []
+    for row in audit.rows("06_views"):
+        severity: Severity = "error" if row["app_can_read"] else "warning"
+        if row["materialized"]:
+            found.append(
+                Finding(
+                    "views",
+                    severity,
+                    row["object"],
+                    "materialized view over a tenant table stores every org's rows",
+                    f"DROP MATERIALIZED VIEW {row['object']}; (or keep it from the app role)",
+                )
+            )
+        else:
+            found.append(
+                Finding(
+                    "views",
+                    severity,
+                    row["object"],
+                    "view over a tenant table runs with its owner's rights",
+                    f"ALTER VIEW {row['object']} SET (security_invoker = true);",
+                )
+            )
+    return found
+
+
+def _security_definer(audit: Audit) -> list[Finding]:
+    found = []
+    for row in audit.rows("07_security_definer"):
+        if row["unpinned"]:
+            found.append(
+                Finding(
+                    "security-definer",
+                    "error",
+                    row["object"],
+                    "SECURITY DEFINER function without a pinned search_path",
+                    f"ALTER FUNCTION {row['object']} SET search_path = '';",
+                )
+            )
+        if row["public_execute"]:
+            found.append(
+                Finding(
+                    "security-definer",
+                    "error",
+                    row["object"],
+                    "SECURITY DEFINER function executable by PUBLIC",
+                    f"REVOKE EXECUTE ON FUNCTION {row['object']} FROM PUBLIC;",
+                )
+            )
+    return found
+
+
+def _leakproof(audit: Audit) -> list[Finding]:
+    return [
+        Finding(
+            "leakproof",
+            "warning" if row["from_extension"] else "error",
+            row["object"],
+            "LEAKPROOF function outside pg_catalog may see every org's rows before the policies",
+            f"ALTER FUNCTION {row['object']} NOT LEAKPROOF; (as a superuser)",
+        )
+        for row in audit.rows("08_leakproof")
+    ]
+
+
+def _partitions(audit: Audit) -> list[Finding]:
+    found = []
+    role = rls.quote_ident(audit.app_role)
+    for row in audit.rows("09_partitions"):
+        missing = [
+            what
+            for what, ok in (
+                ("ENABLE", row["row_security"]),
+                ("FORCE", row["force"]),
+                ("policies", row["has_policies"]),
+            )
+            if not ok
+        ]
+        found.append(
+            Finding(
+                "partitions",
+                "error",
+                row["object"],
+                f"child of {row['parent']} lacks {', '.join(missing)} and the app role can "
+                "reach it directly",
+                f"REVOKE ALL ON {row['object']} FROM {role}; (or give it its own RLS and policies)",
+            )
+        )
+    return found
+
+
+def version_finding(version_num: int, version: str) -> Finding | None:
+    """The server-version finding for `server_version_num`, or None when it is recent enough."""
+    major = version_num // 10000
+    if major >= 18:
+        return None
+    floor = VERSION_FLOORS.get(major)
+    if floor is not None and version_num >= floor:
+        return None
+    if floor is None:
+        problem = f"PostgreSQL {version} is out of support and lacks the RLS CVE fixes"
+        fix = "upgrade to a supported major release (18, or 13.22+ ... 17.6+)"
+    else:
+        wanted = f"{major}.{floor % 100}"
+        problem = f"PostgreSQL {version} predates {wanted}, which fixes CVE-2025-8713 and earlier"
+        fix = f"upgrade to {wanted} or later"
+    return Finding("server-version", "error", "server", problem, fix)
+
+
+def _server_version(audit: Audit) -> list[Finding]:
+    row = audit.rows("10_server_version")[0]
+    finding = version_finding(int(row["version_num"]), str(row["version"]))
+    return [] if finding is None else [finding]
+
+
+def _undeclared(audit: Audit) -> list[Finding]:
+    return [
+        Finding(
+            "undeclared",
+            "error",
+            str(table.name),
+            f"carries the tenant column {table.tenant_column} but is not a declared tenant table",
+            "declare it with tenant_table(...) and migrate, or opt out with "
+            "shared_table(..., reason=...)",
+        )
+        for table in audit.scope.undeclared
+    ]
+
+
+def _tenant_index(audit: Audit) -> list[Finding]:
+    return [
+        Finding(
+            "tenant-index",
+            "warning",
+            row["object"],
+            f"no index leads with {row['tenant_column']}: the policy filters every row",
+            f"CREATE INDEX ON {row['object']} ({rls.quote_ident(row['tenant_column'])}, ...);",
+        )
+        for row in audit.rows("12_tenant_index")
+    ]
+
+
+ALL_CHECKS: Final[dict[str, Callable[[Audit], list[Finding]]]] = {
+    "rls-force": _rls_force,
+    "tenant-policy": _tenant_policy,
+    "true-policy": _true_policies,
+    "app-role": _app_role,
+    "tenant-keys": _tenant_keys,
+    "views": _views,
+    "security-definer": _security_definer,
+    "leakproof": _leakproof,
+    "partitions": _partitions,
+    "server-version": _server_version,
+    "undeclared": _undeclared,
+    "tenant-index": _tenant_index,
+}

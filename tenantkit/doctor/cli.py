@@ -1,0 +1,71 @@
+"""The `tenantkit doctor` command."""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy
+
+from tenantkit.doctor.findings import format_json, format_table
+from tenantkit.doctor.run import run_checks
+from tenantkit.migrate import normalize_url
+from tenantkit.sqlfiles import DatabaseRoles
+from tenantkit.tables.cli import load_declarations
+
+__all__ = ["doctor_command"]
+
+
+@click.command("doctor")
+@click.option(
+    "--database-url",
+    envvar="TENANTKIT_DATABASE_URL",
+    help="Any role that can read the catalog (default: $TENANTKIT_DATABASE_URL).",
+)
+@click.option(
+    "--app-role",
+    default=DatabaseRoles.app,
+    show_default=True,
+    help="The role that serves requests.",
+)
+@click.option(
+    "--tenant-column",
+    default="org_id",
+    show_default=True,
+    help="The column that marks an undeclared tenant table.",
+)
+@click.option(
+    "--models",
+    "models",
+    multiple=True,
+    metavar="MODULE[:ATTR]",
+    help="Import declarations (tenant and shared tables); repeatable.",
+)
+@click.option("--skip", multiple=True, metavar="CHECK", help="A check id to skip; repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def doctor_command(
+    database_url: str | None,
+    app_role: str,
+    tenant_column: str,
+    models: tuple[str, ...],
+    skip: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Audit a live database's tenant tables; exit 1 when any check finds an error."""
+    if not database_url:
+        raise click.UsageError("pass --database-url or set TENANTKIT_DATABASE_URL")
+    declarations = load_declarations(models) if models else None
+    engine = sqlalchemy.create_engine(normalize_url(database_url), poolclass=sqlalchemy.NullPool)
+    try:
+        findings = run_checks(
+            engine,
+            app_role=app_role,
+            tenant_column=tenant_column,
+            declarations=declarations,
+            skip=skip,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    finally:
+        engine.dispose()
+    click.echo(format_json(findings) if as_json else format_table(findings), nl=False)
+    if any(f.severity == "error" for f in findings):
+        raise SystemExit(1)

@@ -1,0 +1,100 @@
+"""`tenantkit policies`: print the SQL that makes the declared tables tenant tables.
+
+For review, and for teams without Alembic: run it after the tables exist.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import click
+from sqlalchemy import MetaData, Table
+
+from tenantkit.rls import TableName, TenancySpec, tenancy_script
+from tenantkit.sqlfiles import DatabaseRoles
+from tenantkit.tables.declare import Declaration, SharedTable, declarations
+
+__all__ = ["load_declarations", "policies_command"]
+
+
+def _sources(obj: Any) -> list[MetaData | Table | type]:
+    if isinstance(obj, MetaData | Table):
+        return [obj]
+    if isinstance(getattr(obj, "metadata", None), MetaData):
+        return [obj.metadata]
+    if isinstance(getattr(obj, "__table__", None), Table):
+        return [obj]
+    return []
+
+
+def load_declarations(targets: Iterable[str]) -> dict[TableName, Declaration]:
+    """Declarations from `module` or `module:attribute` names.
+
+    A bare module is searched for MetaData objects and declarative bases; an
+    attribute may be a MetaData, a declarative base, a Table or a mapped class.
+    """
+    # Like alembic and uvicorn: modules of the project in the working directory import.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    sources: list[MetaData | Table | type] = []
+    for target in targets:
+        module_name, _, attribute = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise click.BadParameter(f"cannot import {module_name!r}: {exc}") from exc
+        if attribute:
+            obj: Any = module
+            for part in attribute.split("."):
+                obj = getattr(obj, part, None)
+            found = _sources(obj)
+            if not found:
+                raise click.BadParameter(f"{target} is not a MetaData, Table or model")
+            sources += found
+        else:
+            for value in vars(module).values():
+                sources += _sources(value)
+    unique = list({id(s): s for s in sources}.values())
+    return declarations(*unique)
+
+
+@click.command("policies")
+@click.option(
+    "--models",
+    "models",
+    multiple=True,
+    required=True,
+    metavar="MODULE[:ATTR]",
+    help="Where the declarations are (e.g. myapp.models or myapp.db:Base); repeatable.",
+)
+@click.option(
+    "--app-role",
+    default=DatabaseRoles.app,
+    show_default=True,
+    help="The role the policies apply to.",
+)
+@click.option("--table", "tables", multiple=True, help="Only these tables; repeatable.")
+def policies_command(models: tuple[str, ...], app_role: str, tables: tuple[str, ...]) -> None:
+    """Print the RLS SQL (policies, grants, default, trigger) of declared tenant tables."""
+    found = load_declarations(models)
+    selected = sorted(
+        (item for item in found.items() if not tables or _matches(item[0], tables)),
+        key=lambda item: str(item[0]),
+    )
+    if not selected:
+        raise click.ClickException("no declared tables found in " + ", ".join(models))
+    for name, declaration in selected:
+        if isinstance(declaration, SharedTable):
+            click.echo(f"-- {name}: shared, not tenant-scoped ({declaration.reason})\n")
+            continue
+        assert isinstance(declaration, TenancySpec)
+        click.echo(f"-- {name}: tenant table, tenant column {declaration.tenant_column}")
+        click.echo(tenancy_script(name, declaration, role=app_role))
+
+
+def _matches(name: TableName, wanted: tuple[str, ...]) -> bool:
+    return name.name in wanted or str(name) in wanted
