@@ -67,6 +67,10 @@ class TenantContext:
     def __hash__(self) -> int:
         return hash((self.user_id, self.org_id))
 
+    def __reduce__(self) -> tuple[type[TenantContext], tuple[str, str]]:
+        # Rebuilt through __init__, so a context sent to another process is validated again.
+        return (TenantContext, (self.user_id, self.org_id))
+
     def __repr__(self) -> str:
         return f"TenantContext(user_id={self.user_id!r}, org_id={self.org_id!r})"
 

@@ -16,6 +16,7 @@ Order (first that applies wins):
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -209,9 +210,13 @@ def _start_local(choice: ServerChoice) -> RunningServer:
     )
 
     def stop() -> None:
+        atexit.unregister(stop)
         with contextlib.suppress(subprocess.CalledProcessError):
             run(str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "immediate", "-w", "stop")
         shutil.rmtree(base, ignore_errors=True)
+
+    # Like the embedded wheel: a run that ends without its finalizers still stops the server.
+    atexit.register(stop)
 
     url = URL.create(
         "postgresql+psycopg", username="postgres", database="postgres", query={"host": str(base)}

@@ -93,3 +93,13 @@ def test_upper_case_and_uuid_objects_are_normalised() -> None:
     assert ctx == TenantContext(value, str(value))
     with pytest.raises(AttributeError):
         ctx.org_id = "x"  # type: ignore[misc]
+
+
+def test_context_pickles_and_is_validated_again() -> None:
+    import pickle
+
+    ctx = TenantContext(uuid.uuid4(), uuid.uuid4())
+    assert pickle.loads(pickle.dumps(ctx)) == ctx  # noqa: S301 - our own bytes
+    forged = pickle.dumps(ctx).replace(ctx.org_id.encode(), b"1'; DROP TABLE x; --" + b" " * 16)
+    with pytest.raises(InvalidTenantContext):
+        pickle.loads(forged)  # noqa: S301 - the point of the test

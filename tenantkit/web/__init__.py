@@ -1,0 +1,40 @@
+"""Web integration: bind the verified org to each request.
+
+- `TenantMiddleware`: pure ASGI middleware (Starlette, FastAPI, any ASGI app);
+- `tenantkit.web.fastapi`: FastAPI dependencies with PropelAuth's names and
+  bound `Session` / `AsyncSession` dependencies (needs the `fastapi` extra);
+- `tenantkit.web.flask`: a Flask extension, decorators and a bound session
+  (needs the `flask` extra);
+- `Requirement`s and org id extractors, shared by all three.
+
+This package imports no web framework; the framework modules do, on import.
+"""
+
+from tenantkit.web.asgi import TenantMiddleware, request_auth
+from tenantkit.web.auth import RequestAuth, authenticate, authorize, bearer_token
+from tenantkit.web.extractors import (
+    OrgIdExtractor,
+    RequestView,
+    active_org,
+    header,
+    path_param,
+    query_param,
+)
+from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
+
+__all__ = [
+    "OrgIdExtractor",
+    "RequestAuth",
+    "RequestView",
+    "Requirement",
+    "TenantMiddleware",
+    "UserAndOrgMemberInfo",
+    "active_org",
+    "authenticate",
+    "authorize",
+    "bearer_token",
+    "header",
+    "path_param",
+    "query_param",
+    "request_auth",
+]

@@ -1,0 +1,356 @@
+"""FastAPI dependencies with PropelAuth's names, and sessions bound to the request's org.
+
+    tk = TenantKit(verifier, sessions=sessionmaker(engine))
+    tk.init_app(app)                                   # JSON error bodies
+
+    @app.get("/org/{org_id}/is-admin")
+    def is_admin(access: UserAndOrgMemberInfo =
+                 Depends(tk.require_org_member_with_exact_role("Admin"))) -> dict[str, bool]:
+        return {"is_admin": True}
+
+    @app.get("/org/{org_id}/notes")
+    def notes(session: Session = Depends(tk.session)) -> list[str]:
+        return list(session.scalars(select(Note.body)))   # only this org's rows
+
+Dependencies (each raises 401 without a valid token, 403 when not allowed):
+- `tk.require_user` -> `Principal`; `tk.optional_user` -> `Principal | None`;
+- `tk.require_org_member()`, `..._with_exact_role(role)`, `..._with_minimum_role(role)`,
+  `..._with_permission(p)`, `..._with_all_permissions(ps)` -> `UserAndOrgMemberInfo`;
+- `tk.tenant` -> `UserAndOrgMemberInfo`, with the `TenantContext` bound for the request;
+- `tk.session` -> `Session`, `tk.async_session` -> `AsyncSession`: bound, one
+  transaction per request, committed when the endpoint returns (before the
+  response is sent) and rolled back when it raises anything.
+
+With `TenantMiddleware` in front, the dependencies reuse its verified principal
+and its org (never a different one); without it, they verify the header
+themselves. The org comes from the route's `org_id` path parameter unless
+`org_id=` names another extractor. Authentication always completes before a
+session exists, so a refused request never takes a pool connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from contextvars import copy_context
+from typing import ParamSpec, TypeVar
+
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
+from starlette.requests import HTTPConnection, Request
+
+from tenantkit.context import TenantContext, current_context, tenant_context
+from tenantkit.errors import Forbidden, TenantkitError, Unauthorized
+from tenantkit.principal import Principal
+from tenantkit.tokens import TokenVerifier
+from tenantkit.web.asgi import ScopeView, request_auth
+from tenantkit.web.auth import RequestAuth, authenticate, authorize
+from tenantkit.web.extractors import Ambiguous, OrgIdExtractor, path_param
+from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
+
+__all__ = ["TenantKit", "TenantkitHTTPException"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+OrgDependency = Callable[[HTTPConnection], Awaitable[UserAndOrgMemberInfo]]
+
+_MEMBER = Requirement.member()
+_INSUFFICIENT_PRIVILEGE = "42501"
+
+
+class TenantkitHTTPException(HTTPException):
+    """An `HTTPException` carrying the tenantkit error it stands for.
+
+    Without `TenantKit.init_app` FastAPI answers it as `{"detail": message}`; with
+    it, as tenantkit's `{"error": code, "message": message}`.
+    """
+
+    def __init__(self, error: TenantkitError) -> None:
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        super().__init__(
+            error.status_code,
+            detail=error.message,
+            headers=headers if error.status_code == 401 else None,
+        )
+        self.error = error
+
+
+class TenantKit:
+    """tenantkit's FastAPI integration: build one at startup and share it.
+
+    sessions / async_sessions: factories on engines from `tenantkit.create_engine`
+        / `create_async_engine`; needed only for `session` / `async_session`.
+    org_id: where routes name their org (default: the `org_id` path parameter).
+    """
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        *,
+        sessions: sessionmaker[Session] | None = None,
+        async_sessions: async_sessionmaker[AsyncSession] | None = None,
+        org_id: OrgIdExtractor | None = None,
+    ) -> None:
+        self.verifier = verifier
+        self.sessions = sessions
+        self.async_sessions = async_sessions
+        self.org_id: OrgIdExtractor = org_id if org_id is not None else path_param()
+        self._session_slots = _Slots(_pool_capacity(sessions))
+        self.session = self._session_dependency()
+        self.async_session = self._async_session_dependency()
+
+    def init_app(self, app: FastAPI) -> None:
+        """Answer tenantkit's errors (and row-level security refusals) as JSON.
+
+        Registers handlers for `TenantkitHTTPException`, any `TenantkitError` a
+        handler raises, and SQLSTATE 42501 (insufficient_privilege, which is
+        how PostgreSQL refuses a write its policies reject) as 403.
+        """
+        app.add_exception_handler(TenantkitHTTPException, _handle_http_exception)
+        app.add_exception_handler(TenantkitError, _handle_error)
+        app.add_exception_handler(DBAPIError, _handle_database_error)
+
+    # --- who -------------------------------------------------------------------------
+
+    async def require_user(self, connection: HTTPConnection) -> Principal:
+        """Dependency: the verified principal (401 without a valid token)."""
+        principal = _guard(self._principal, connection, False)
+        if principal is None:
+            raise TenantkitHTTPException(Unauthorized("authentication required"))
+        return principal
+
+    async def optional_user(self, connection: HTTPConnection) -> Principal | None:
+        """Dependency: the principal, or None without an Authorization header (bad one: 401)."""
+        return _guard(self._principal, connection, True)
+
+    # --- which org, with which rights -----------------------------------------------
+
+    def require_org_member(self) -> OrgDependency:
+        """Dependency factory: any member of the requested org."""
+        return self._org_dependency(_MEMBER)
+
+    def require_org_member_with_exact_role(self, role: str) -> OrgDependency:
+        """Dependency factory: a member whose role is exactly `role`."""
+        return self._org_dependency(Requirement.exact_role(role))
+
+    def require_org_member_with_minimum_role(self, minimum_role: str) -> OrgDependency:
+        """Dependency factory: a member whose role is `minimum_role` or above."""
+        return self._org_dependency(Requirement.minimum_role(minimum_role))
+
+    def require_org_member_with_permission(self, permission: str) -> OrgDependency:
+        """Dependency factory: a member holding `permission`."""
+        return self._org_dependency(Requirement.permission(permission))
+
+    def require_org_member_with_all_permissions(
+        self, permissions: Collection[str]
+    ) -> OrgDependency:
+        """Dependency factory: a member holding every one of `permissions`."""
+        return self._org_dependency(Requirement.all_permissions(permissions))
+
+    def require(self, requirement: Requirement) -> OrgDependency:
+        """Dependency factory for any `Requirement`."""
+        if not isinstance(requirement, Requirement):
+            raise TypeError("require() takes a tenantkit.web.Requirement")
+        return self._org_dependency(requirement)
+
+    async def tenant(self, connection: HTTPConnection) -> AsyncIterator[UserAndOrgMemberInfo]:
+        """Dependency: a member of the requested org, with its `TenantContext` bound.
+
+        Every tenantkit transaction the endpoint begins is bound to that org.
+        Bound here, in the request's task, so sync endpoints (run in a thread
+        with a copy of the context) see it too.
+        """
+        access, context = self._bound_org(connection)
+        if context is None:  # TenantMiddleware bound it already
+            yield access
+            return
+        with tenant_context(context):
+            yield access
+
+    # --- internals -------------------------------------------------------------------
+
+    def _principal(self, connection: HTTPConnection, optional: bool) -> Principal | None:
+        found = request_auth(connection.scope)
+        if found is not None:
+            if found.principal is None and not optional:
+                raise Unauthorized("authentication required")
+            return found.principal
+        try:
+            authorization = ScopeView(connection.scope).header("authorization")
+        except Ambiguous:
+            raise Unauthorized("more than one authorization header") from None
+        return authenticate(self.verifier, authorization, optional=optional)
+
+    def _authorize(self, connection: HTTPConnection, requirement: Requirement) -> RequestAuth:
+        principal = self._principal(connection, False)
+        found = request_auth(connection.scope)
+        if found is not None and found.org_id is not None:
+            org_id: str | None = found.org_id  # the org the middleware bound, never another
+        else:
+            org_id = self.org_id(ScopeView(connection.scope), principal)
+        return authorize(principal, org_id, requirement)
+
+    def _bound_org(
+        self, connection: HTTPConnection
+    ) -> tuple[UserAndOrgMemberInfo, TenantContext | None]:
+        """The member's access, and the context still to bind (None: already bound)."""
+        found = request_auth(connection.scope)
+        if found is not None and found.context is not None and current_context() == found.context:
+            # The middleware checked membership in this org and bound it: reuse both.
+            access = found.user_and_org()
+            assert access is not None
+            return access, None
+        auth = _guard(self._authorize, connection, _MEMBER)
+        access = auth.user_and_org()
+        assert access is not None  # authorize() checked the org
+        return access, auth.context
+
+    def _org_dependency(self, requirement: Requirement) -> OrgDependency:
+        async def dependency(connection: HTTPConnection) -> UserAndOrgMemberInfo:
+            access = _guard(self._authorize, connection, requirement).user_and_org()
+            assert access is not None  # authorize() checked the org
+            return access
+
+        dependency.__name__ = f"require_{requirement.kind}"
+        return dependency
+
+    def _session_dependency(self) -> Callable[..., Awaitable[Session]]:
+        async def session_scope(connection: HTTPConnection) -> AsyncIterator[Session]:
+            if self.sessions is None:
+                raise RuntimeError("TenantKit(sessions=...) is needed for tk.session")
+            # Authorized before any session exists: a refused request takes no connection.
+            _access, context = self._bound_org(connection)
+            # A sync endpoint waits for a pool connection on one of FastAPI's
+            # threads. Were every thread so waiting, the requests holding the
+            # connections could not get a thread to serialize their response and
+            # commit: a deadlock until pool_timeout. So at most as many requests
+            # as the pool has connections hold a sync session at once (the rest
+            # wait here, on the event loop), and commits run on threads of their own.
+            async with self._session_slots.acquire():
+                with _binding(context):
+                    session = self.sessions()
+                    session.begin()  # no I/O: the connection is taken at the first statement
+                    try:
+                        yield session
+                    except BaseException:
+                        await _finish_in_thread(session, commit=False)
+                        raise
+                    await _finish_in_thread(session, commit=True)
+
+        # Depends() in defaults, not Annotated: FastAPI resolves string annotations
+        # in module globals, where these closures are not.
+        # A plain function over a function-scoped generator: `Depends(tk.session)`
+        # then commits when the endpoint returns, before the response is sent,
+        # so a failed commit is an error response, not a lost write after a 200.
+        async def session(
+            session: Session = Depends(session_scope, scope="function"),  # noqa: B008
+        ) -> Session:
+            return session
+
+        return session
+
+    def _async_session_dependency(self) -> Callable[..., Awaitable[AsyncSession]]:
+        async def async_session_scope(connection: HTTPConnection) -> AsyncIterator[AsyncSession]:
+            if self.async_sessions is None:
+                raise RuntimeError("TenantKit(async_sessions=...) is needed for tk.async_session")
+            _access, context = self._bound_org(connection)
+            with _binding(context):
+                async with self.async_sessions() as session, session.begin():
+                    yield session
+
+        async def async_session(
+            session: AsyncSession = Depends(async_session_scope, scope="function"),  # noqa: B008
+        ) -> AsyncSession:
+            return session
+
+        return async_session
+
+
+def _binding(context: TenantContext | None) -> AbstractContextManager[object]:
+    # The ContextVar is set in the request's task, so the endpoint (and a sync
+    # endpoint's thread, which copies the context) sees it until this scope ends.
+    return nullcontext() if context is None else tenant_context(context)
+
+
+class _Slots:
+    """A per-event-loop semaphore (asyncio's bind to the first loop that waits)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self._limit = limit
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+        self._by_loop = weakref.WeakKeyDictionary()
+
+    def acquire(self) -> AbstractAsyncContextManager[object]:
+        if self._limit is None:
+            return nullcontext()
+        loop = asyncio.get_running_loop()
+        semaphore = self._by_loop.get(loop)
+        if semaphore is None:
+            semaphore = self._by_loop[loop] = asyncio.Semaphore(self._limit)
+        return semaphore
+
+
+def _pool_capacity(sessions: sessionmaker[Session] | None) -> int | None:
+    """How many connections the sessions' engine can hand out at once (None: no bound)."""
+    bind = None if sessions is None else sessions.kw.get("bind")
+    pool = getattr(bind, "pool", None)
+    if not isinstance(pool, QueuePool):
+        return None
+    overflow = pool._max_overflow  # -1: unbounded
+    return None if overflow < 0 else pool.size() + overflow
+
+
+_finishers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tenantkit-session")
+
+
+async def _finish_in_thread(session: Session, *, commit: bool) -> None:
+    call = functools.partial(copy_context().run, _finish, session, commit)
+    await asyncio.get_running_loop().run_in_executor(_finishers, call)
+
+
+def _finish(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+def _guard(check: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    # Dependencies raise HTTPException so FastAPI answers even without init_app.
+    try:
+        return check(*args, **kwargs)
+    except TenantkitError as error:
+        raise TenantkitHTTPException(error) from None
+
+
+def _json_error(error: TenantkitError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TenantkitHTTPException)
+    return _json_error(exc.error, exc.headers)
+
+
+async def _handle_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TenantkitError)
+    return _json_error(exc)
+
+
+async def _handle_database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE:
+        return _json_error(Forbidden("the database refused this operation"))
+    raise exc
