@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
 
 from tenantkit import migrate
 from tenantkit.testing import TestDatabase, provision_database
@@ -44,6 +47,40 @@ def bench_database() -> Iterator[TestDatabase]:
             db.drop()
     finally:
         server.stop()
+
+
+def pin_to_one_cpu(db: TestDatabase, cpu: int = 0) -> bool:
+    """Pin the PostgreSQL server (postmaster and every backend) and this process to one CPU.
+
+    On a small VM, a request's latency depends on whether the client and its
+    backend run on the same CPU (a direct switch) or on two (a cross-CPU wake-up,
+    tens of microseconds here). The scheduler keeps each backend where it is, so
+    connections of different variants would differ for no reason of their own.
+    One CPU for everything makes the comparison fair. False when not possible.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return False
+    with psycopg.connect(db.conninfo("admin")) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    postmaster = _parent(int(row[0]))
+    try:
+        os.sched_setaffinity(postmaster, {cpu})  # backends forked later inherit it
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and _parent(int(entry)) == postmaster:
+                os.sched_setaffinity(int(entry), {cpu})
+        os.sched_setaffinity(0, {cpu})
+    except OSError:
+        return False
+    return True
+
+
+def _parent(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return -1
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 @dataclass

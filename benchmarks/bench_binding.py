@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 import tenantkit
-from benchmarks._support import bench_database, interleave, report
+from benchmarks._support import bench_database, interleave, pin_to_one_cpu, report
 from tenantkit import TenantContext, tenant_context
 from tenantkit.rls import TableName, TenancySpec, tenancy_script
 
@@ -84,6 +84,8 @@ def main() -> None:
             conn.execute("VACUUM ANALYZE public.bench_plain")
             conn.execute("VACUUM ANALYZE tenantkit.memberships")
         contexts = [TenantContext(u, o) for u, o in zip(user_ids, org_ids, strict=True)]
+        pinned = pin_to_one_cpu(db)
+        print("client and server pinned to one CPU" if pinned else "could not pin to one CPU")
         middle_ids = _middle_ids(db.conninfo("admin"), org_ids)
 
         bound_engine = tenantkit.create_engine(db.url("app"), pool_size=1)

@@ -181,7 +181,7 @@ def _true_policies(audit: Audit) -> list[Finding]:
                 row["object"],
                 f"{kind} policy {row['policy']} has {' and '.join(clauses)} (true)",
                 "give it a real rule (tenantkit's any_member() is "
-                "`(SELECT tenantkit.current_org_id()) IS NOT NULL`) or drop it",
+                "`(SELECT tenantkit.current_user_id()) IS NOT NULL`) or drop it",
             )
         )
     return found
