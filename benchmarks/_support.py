@@ -11,6 +11,7 @@ import os
 import random
 import statistics
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,6 +48,29 @@ def bench_database() -> Iterator[TestDatabase]:
             db.drop()
     finally:
         server.stop()
+
+
+def add_orgs_with_one_member(
+    db: TestDatabase, count: int, label: str
+) -> tuple[list[str], list[str]]:
+    """COPY `count` orgs into tenantkit's schema, each with one Member; (org_ids, user_ids)."""
+    org_ids = [str(uuid.uuid4()) for _ in range(count)]
+    user_ids = [str(uuid.uuid4()) for _ in range(count)]
+    with psycopg.connect(db.conninfo("admin"), autocommit=True) as conn:
+        with conn.cursor().copy("COPY tenantkit.orgs (org_id, name) FROM STDIN") as copy:
+            for i, org in enumerate(org_ids):
+                copy.write_row((org, f"{label} org {i}"))
+        with conn.cursor().copy("COPY tenantkit.users (user_id, email) FROM STDIN") as copy:
+            for i, user in enumerate(user_ids):
+                copy.write_row((user, f"{label.lower()}{i}@example.com"))
+        with conn.cursor().copy(
+            "COPY tenantkit.memberships (org_id, user_id, role) FROM STDIN"
+        ) as copy:
+            for org, user in zip(org_ids, user_ids, strict=True):
+                copy.write_row((org, user, "Member"))
+        conn.execute("VACUUM ANALYZE tenantkit.memberships")
+        conn.execute("VACUUM ANALYZE tenantkit.users")
+    return org_ids, user_ids
 
 
 def pin_to_one_cpu(db: TestDatabase, cpu: int = 0) -> bool:

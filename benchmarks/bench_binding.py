@@ -17,14 +17,19 @@ SQLAlchemy Session from a pooled engine: BEGIN + one indexed query + COMMIT.
 from __future__ import annotations
 
 import os
-import uuid
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 import tenantkit
-from benchmarks._support import bench_database, interleave, pin_to_one_cpu, report
+from benchmarks._support import (
+    add_orgs_with_one_member,
+    bench_database,
+    interleave,
+    pin_to_one_cpu,
+    report,
+)
 from tenantkit import TenantContext, tenant_context
 from tenantkit.rls import TableName, TenancySpec, tenancy_script
 
@@ -52,20 +57,8 @@ def main() -> None:
             table = TableName("bench_items", "public")
             conn.execute(tenancy_script(table, POLICIES, role=db.roles.app))
             conn.execute("ALTER TABLE public.bench_items NO FORCE ROW LEVEL SECURITY")
-        org_ids = [str(uuid.uuid4()) for _ in range(ORGS)]
-        user_ids = [str(uuid.uuid4()) for _ in range(ORGS)]
+        org_ids, user_ids = add_orgs_with_one_member(db, ORGS, "Bench")
         with psycopg.connect(db.conninfo("admin"), autocommit=True) as conn:
-            with conn.cursor().copy("COPY tenantkit.orgs (org_id, name) FROM STDIN") as copy:
-                for i, org in enumerate(org_ids):
-                    copy.write_row((org, f"Bench org {i}"))
-            with conn.cursor().copy("COPY tenantkit.users (user_id, email) FROM STDIN") as copy:
-                for i, user in enumerate(user_ids):
-                    copy.write_row((user, f"bench{i}@example.com"))
-            with conn.cursor().copy(
-                "COPY tenantkit.memberships (org_id, user_id, role) FROM STDIN"
-            ) as copy:
-                for org, user in zip(org_ids, user_ids, strict=True):
-                    copy.write_row((org, user, "Member"))
             conn.execute("CREATE TEMP TABLE o (n int, org_id uuid)")
             with conn.cursor().copy("COPY o FROM STDIN") as copy:
                 for i, org in enumerate(org_ids):
@@ -82,7 +75,6 @@ def main() -> None:
             )
             conn.execute("VACUUM ANALYZE public.bench_items")
             conn.execute("VACUUM ANALYZE public.bench_plain")
-            conn.execute("VACUUM ANALYZE tenantkit.memberships")
         contexts = [TenantContext(u, o) for u, o in zip(user_ids, org_ids, strict=True)]
         pinned = pin_to_one_cpu(db)
         print("client and server pinned to one CPU" if pinned else "could not pin to one CPU")

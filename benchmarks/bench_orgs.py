@@ -53,25 +53,29 @@ def create_orgs(engine: Engine) -> None:
             m = Management(conn, Actor.service())
             org = m.orgs.create(f"bench org {i}", max_users=MEMBERS)
             for j in range(MEMBERS):
-                user = m.users.create(f"u{j}-{uuid.uuid4().hex[:12]}@bench.example",
-                                      autojoin=False)
+                user = m.users.create(f"u{j}-{uuid.uuid4().hex[:12]}@bench.example", autojoin=False)
                 m.members.add(org.org_id, user.user_id, "Owner" if j == 0 else "Member")
         timings.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - started
-    print(f"created {ORGS} orgs x {MEMBERS} members in {elapsed:.1f}s: "
-          f"{ORGS / elapsed:.1f} orgs/s, {ORGS * MEMBERS / elapsed:.0f} members/s "
-          f"(median {_ms(statistics.median(timings))} per org incl. its users)")
+    print(
+        f"created {ORGS} orgs x {MEMBERS} members in {elapsed:.1f}s: "
+        f"{ORGS / elapsed:.1f} orgs/s, {ORGS * MEMBERS / elapsed:.0f} members/s "
+        f"(median {_ms(statistics.median(timings))} per org incl. its users)"
+    )
 
 
 def fill_orgs(conninfo: str) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        missing = TOTAL_ORGS - int(conn.execute("SELECT count(*) FROM tenantkit.orgs")
-                                   .fetchone()[0])  # type: ignore[index]
+        missing = TOTAL_ORGS - int(
+            conn.execute("SELECT count(*) FROM tenantkit.orgs").fetchone()[0]
+        )  # type: ignore[index]
         # Distinct timestamps and names spread over the key space, as years of signups.
         conn.execute(
             "INSERT INTO tenantkit.orgs (name, url_safe_org_name, created_at) "
             "SELECT 'filler ' || md5(i::text), '', now() - make_interval(secs => i) "
-            "FROM generate_series(1, %s) AS i", (missing,))
+            "FROM generate_series(1, %s) AS i",
+            (missing,),
+        )
         conn.execute("VACUUM ANALYZE tenantkit.orgs")
 
 
@@ -85,27 +89,33 @@ def median_of(fn: Callable[[], object]) -> float:
 
 
 def paging(engine: Engine) -> None:
-    print(f"\n{TOTAL_ORGS} orgs, page_size {PAGE_SIZE}: median of {REPEATS}, page {DEEP_PAGE} "
-          f"vs page 0")
+    print(
+        f"\n{TOTAL_ORGS} orgs, page_size {PAGE_SIZE}: median of {REPEATS}, page {DEEP_PAGE} "
+        f"vs page 0"
+    )
     print(f"{'order':16} {'variant':22} {'page 0':>10} {'page 900':>10} {'ratio':>6}")
     with engine.connect() as conn:
         m = Management(conn, Actor.service())
         for order in ("CREATED_AT_ASC", "CREATED_AT_DESC", "NAME"):
             variants: dict[str, Callable[[int], object]] = {
                 "Orgs.query (+ total)": lambda n, o=order: m.orgs.query(
-                    page=PageRequest(PAGE_SIZE, n), order_by=o),  # type: ignore[misc]
+                    page=PageRequest(PAGE_SIZE, n), order_by=o
+                ),  # type: ignore[misc]
                 "Orgs.query rows only": lambda n, o=order: m.orgs.query(
-                    page=PageRequest(PAGE_SIZE, n), order_by=o, with_total=False),  # type: ignore[misc]
-                "naive OFFSET (rows)": lambda n, o=order: conn.execute(text(
-                    f"SELECT * FROM tenantkit.orgs ORDER BY {NAIVE[o]} "
-                    f"LIMIT {PAGE_SIZE} OFFSET {n * PAGE_SIZE}")).all(),
+                    page=PageRequest(PAGE_SIZE, n), order_by=o, with_total=False
+                ),  # type: ignore[misc]
+                "naive OFFSET (rows)": lambda n, o=order: conn.execute(
+                    text(
+                        f"SELECT * FROM tenantkit.orgs ORDER BY {NAIVE[o]} "
+                        f"LIMIT {PAGE_SIZE} OFFSET {n * PAGE_SIZE}"
+                    )
+                ).all(),
             }
             for name, fetch in variants.items():
                 fetch(0), fetch(DEEP_PAGE)  # warm the cache
                 first = median_of(lambda f=fetch: f(0))  # type: ignore[misc]
                 deep = median_of(lambda f=fetch: f(DEEP_PAGE))  # type: ignore[misc]
-                print(f"{order:16} {name:22} {_ms(first):>10} {_ms(deep):>10} "
-                      f"{deep / first:6.2f}")
+                print(f"{order:16} {name:22} {_ms(first):>10} {_ms(deep):>10} {deep / first:6.2f}")
             conn.rollback()
     _check_pages_agree(engine)
 
@@ -115,12 +125,24 @@ def _check_pages_agree(engine: Engine) -> None:
     with engine.connect() as conn:
         m = Management(conn, Actor.service())
         for order in ("CREATED_AT_ASC", "CREATED_AT_DESC", "NAME"):
-            keyset = [o.org_id for o in m.orgs.query(
-                page=PageRequest(PAGE_SIZE, DEEP_PAGE), order_by=order,  # type: ignore[arg-type]
-                with_total=False).items]
-            naive = conn.execute(text(
-                f"SELECT org_id::text FROM tenantkit.orgs ORDER BY {NAIVE[order]} "
-                f"LIMIT {PAGE_SIZE} OFFSET {DEEP_PAGE * PAGE_SIZE}")).scalars().all()
+            keyset = [
+                o.org_id
+                for o in m.orgs.query(
+                    page=PageRequest(PAGE_SIZE, DEEP_PAGE),
+                    order_by=order,  # type: ignore[arg-type]
+                    with_total=False,
+                ).items
+            ]
+            naive = (
+                conn.execute(
+                    text(
+                        f"SELECT org_id::text FROM tenantkit.orgs ORDER BY {NAIVE[order]} "
+                        f"LIMIT {PAGE_SIZE} OFFSET {DEEP_PAGE * PAGE_SIZE}"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             assert keyset == list(naive), f"{order}: keyset page differs from OFFSET page"
 
 
