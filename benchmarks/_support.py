@@ -73,21 +73,25 @@ def add_orgs_with_one_member(
     return org_ids, user_ids
 
 
-def pin_to_one_cpu(db: TestDatabase, cpu: int = 0) -> bool:
+@contextmanager
+def pinned_to_one_cpu(db: TestDatabase, cpu: int = 0) -> Iterator[bool]:
     """Pin the PostgreSQL server (postmaster and every backend) and this process to one CPU.
 
     On a small VM, a request's latency depends on whether the client and its
     backend run on the same CPU (a direct switch) or on two (a cross-CPU wake-up,
     tens of microseconds here). The scheduler keeps each backend where it is, so
     connections of different variants would differ for no reason of their own.
-    One CPU for everything makes the comparison fair. False when not possible.
+    One CPU for everything makes the comparison fair. Yields False when not
+    possible; this process's affinity is restored on exit (the server is discarded).
     """
     if not hasattr(os, "sched_setaffinity"):
-        return False
+        yield False
+        return
     with psycopg.connect(db.conninfo("admin")) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
     assert row is not None
     postmaster = _parent(int(row[0]))
+    previous = os.sched_getaffinity(0)
     try:
         os.sched_setaffinity(postmaster, {cpu})  # backends forked later inherit it
         for entry in os.listdir("/proc"):
@@ -95,8 +99,11 @@ def pin_to_one_cpu(db: TestDatabase, cpu: int = 0) -> bool:
                 os.sched_setaffinity(int(entry), {cpu})
         os.sched_setaffinity(0, {cpu})
     except OSError:
-        return False
-    return True
+        yield False
+    else:
+        yield True
+    finally:
+        os.sched_setaffinity(0, previous)
 
 
 def _parent(pid: int) -> int:

@@ -27,7 +27,7 @@ from benchmarks._support import (
     add_orgs_with_one_member,
     bench_database,
     interleave,
-    pin_to_one_cpu,
+    pinned_to_one_cpu,
     report,
 )
 from tenantkit import TenantContext, tenant_context
@@ -76,16 +76,16 @@ def main() -> None:
             conn.execute("VACUUM ANALYZE public.bench_items")
             conn.execute("VACUUM ANALYZE public.bench_plain")
         contexts = [TenantContext(u, o) for u, o in zip(user_ids, org_ids, strict=True)]
-        pinned = pin_to_one_cpu(db)
-        print("client and server pinned to one CPU" if pinned else "could not pin to one CPU")
         middle_ids = _middle_ids(db.conninfo("admin"), org_ids)
 
         bound_engine = tenantkit.create_engine(db.url("app"), pool_size=1)
         plain_app = sa.create_engine(db.url("app"), pool_size=1)
         owner = sa.create_engine(db.url("owner"), pool_size=1)
         try:
-            _binding_cost(bound_engine, plain_app, contexts)
-            _policy_cost(bound_engine, owner, contexts, middle_ids)
+            with pinned_to_one_cpu(db) as pinned:
+                print("client and server pinned to one CPU" if pinned else "not pinned")
+                _binding_cost(bound_engine, plain_app, contexts)
+                _policy_cost(bound_engine, owner, contexts, middle_ids)
         finally:
             for engine in (bound_engine, plain_app, owner):
                 engine.dispose()
