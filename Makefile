@@ -35,6 +35,7 @@ system-deps:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tenantkit tests benchmarks examples migrations
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict benchmarks
 
 # The suite runs on the embedded PostgreSQL 18, then again on the distribution's
 # PostgreSQL 15 where its binaries are installed.

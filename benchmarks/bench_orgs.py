@@ -12,6 +12,7 @@ Uses TENANTKIT_TEST_DATABASE_URL when set, else a throwaway embedded PostgreSQL.
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import time
@@ -20,10 +21,11 @@ from collections.abc import Callable
 
 import psycopg
 import sqlalchemy
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from tenantkit import migrate
 from tenantkit.orgs import Actor, Management, PageRequest
+from tenantkit.orgs.orgs import OrgOrder
 from tenantkit.testing import ServerChoice, provision_database, start_server
 
 ORGS = 1_000
@@ -66,9 +68,9 @@ def create_orgs(engine: Engine) -> None:
 
 def fill_orgs(conninfo: str) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        missing = TOTAL_ORGS - int(
-            conn.execute("SELECT count(*) FROM tenantkit.orgs").fetchone()[0]
-        )  # type: ignore[index]
+        row = conn.execute("SELECT count(*) FROM tenantkit.orgs").fetchone()
+        assert row is not None
+        missing = TOTAL_ORGS - int(row[0])
         # Distinct timestamps and names spread over the key space, as years of signups.
         conn.execute(
             "INSERT INTO tenantkit.orgs (name, url_safe_org_name, created_at) "
@@ -96,40 +98,53 @@ def paging(engine: Engine) -> None:
     print(f"{'order':16} {'variant':22} {'page 0':>10} {'page 900':>10} {'ratio':>6}")
     with engine.connect() as conn:
         m = Management(conn, Actor.service())
-        for order in ("CREATED_AT_ASC", "CREATED_AT_DESC", "NAME"):
-            variants: dict[str, Callable[[int], object]] = {
-                "Orgs.query (+ total)": lambda n, o=order: m.orgs.query(
-                    page=PageRequest(PAGE_SIZE, n), order_by=o
-                ),  # type: ignore[misc]
-                "Orgs.query rows only": lambda n, o=order: m.orgs.query(
-                    page=PageRequest(PAGE_SIZE, n), order_by=o, with_total=False
-                ),  # type: ignore[misc]
-                "naive OFFSET (rows)": lambda n, o=order: conn.execute(
-                    text(
-                        f"SELECT * FROM tenantkit.orgs ORDER BY {NAIVE[o]} "
-                        f"LIMIT {PAGE_SIZE} OFFSET {n * PAGE_SIZE}"
-                    )
-                ).all(),
-            }
+        orders: tuple[OrgOrder, ...] = ("CREATED_AT_ASC", "CREATED_AT_DESC", "NAME")
+        for order in orders:
+            variants = _paging_variants(m, conn, order)
             for name, fetch in variants.items():
                 fetch(0), fetch(DEEP_PAGE)  # warm the cache
-                first = median_of(lambda f=fetch: f(0))  # type: ignore[misc]
-                deep = median_of(lambda f=fetch: f(DEEP_PAGE))  # type: ignore[misc]
+                first = median_of(functools.partial(fetch, 0))
+                deep = median_of(functools.partial(fetch, DEEP_PAGE))
                 print(f"{order:16} {name:22} {_ms(first):>10} {_ms(deep):>10} {deep / first:6.2f}")
             conn.rollback()
     _check_pages_agree(engine)
+
+
+def _paging_variants(
+    m: Management, conn: Connection, order: OrgOrder
+) -> dict[str, Callable[[int], object]]:
+    def with_total(n: int) -> object:
+        return m.orgs.query(page=PageRequest(PAGE_SIZE, n), order_by=order)
+
+    def rows_only(n: int) -> object:
+        return m.orgs.query(page=PageRequest(PAGE_SIZE, n), order_by=order, with_total=False)
+
+    def naive(n: int) -> object:
+        return conn.execute(
+            text(
+                f"SELECT * FROM tenantkit.orgs ORDER BY {NAIVE[order]} "
+                f"LIMIT {PAGE_SIZE} OFFSET {n * PAGE_SIZE}"
+            )
+        ).all()
+
+    return {
+        "Orgs.query (+ total)": with_total,
+        "Orgs.query rows only": rows_only,
+        "naive OFFSET (rows)": naive,
+    }
 
 
 def _check_pages_agree(engine: Engine) -> None:
     # The keyset page must be exactly the OFFSET page.
     with engine.connect() as conn:
         m = Management(conn, Actor.service())
-        for order in ("CREATED_AT_ASC", "CREATED_AT_DESC", "NAME"):
+        orders: tuple[OrgOrder, ...] = ("CREATED_AT_ASC", "CREATED_AT_DESC", "NAME")
+        for order in orders:
             keyset = [
                 o.org_id
                 for o in m.orgs.query(
                     page=PageRequest(PAGE_SIZE, DEEP_PAGE),
-                    order_by=order,  # type: ignore[arg-type]
+                    order_by=order,
                     with_total=False,
                 ).items
             ]

@@ -133,7 +133,7 @@ async def _measure(base_url: str, variants: dict[str, list[tuple[str, dict[str, 
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
         for paths in variants.values():  # warm both: pools, caches, JIT-free but cold paths
             await _load(client, paths, WARMUP_SECONDS)
-        totals = {name: [0, 0.0] for name in variants}
+        totals: dict[str, list[float]] = {name: [0, 0.0] for name in variants}
         latencies: dict[str, list[float]] = {name: [] for name in variants}
         names = list(variants)
         for r in range(ROUNDS):
@@ -149,8 +149,8 @@ async def _measure(base_url: str, variants: dict[str, list[tuple[str, dict[str, 
     )
     rps = {}
     for name in names:
-        count, elapsed = totals[name]
-        rps[name] = count / elapsed
+        done, seconds = totals[name]
+        rps[name] = done / seconds
         ordered = sorted(latencies[name])
         p50 = statistics.median(ordered) * 1000
         p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
@@ -207,7 +207,8 @@ def main() -> None:
                 user_id=user, orgs=[OrgMemberInfo(org_id=org, user_role="Member")], lifetime=3600
             )
             tenant_paths.append((f"/tk/org/{org}/items", {"Authorization": f"Bearer {token}"}))
-        baseline_paths = [(f"/plain/org/{org}/items", {}) for org in org_ids]
+        no_headers: dict[str, str] = {}
+        baseline_paths = [(f"/plain/org/{org}/items", no_headers) for org in org_ids]
 
         port = _free_port()
         render = db.url("app").render_as_string(hide_password=False)
