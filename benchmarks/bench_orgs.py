@@ -13,7 +13,6 @@ Uses TENANTKIT_TEST_DATABASE_URL when set, else a throwaway embedded PostgreSQL.
 from __future__ import annotations
 
 import functools
-import os
 import statistics
 import time
 import uuid
@@ -23,10 +22,9 @@ import psycopg
 import sqlalchemy
 from sqlalchemy import Connection, Engine, text
 
-from tenantkit import migrate
+from benchmarks._support import bench_database
 from tenantkit.orgs import Actor, Management, PageRequest
 from tenantkit.orgs.orgs import OrgOrder
-from tenantkit.testing import ServerChoice, provision_database, start_server
 
 ORGS = 1_000
 MEMBERS = 10
@@ -162,11 +160,7 @@ def _check_pages_agree(engine: Engine) -> None:
 
 
 def main() -> None:
-    url = os.environ.get("TENANTKIT_TEST_DATABASE_URL", "").strip()
-    server = start_server(ServerChoice("url", url) if url else ServerChoice("embedded", "bench"))
-    try:
-        db = provision_database(server)
-        migrate.upgrade(db.url("owner"), roles=db.roles)
+    with bench_database() as db:
         engine = sqlalchemy.create_engine(db.url("service"))
         try:
             create_orgs(engine)
@@ -174,10 +168,6 @@ def main() -> None:
             paging(engine)
         finally:
             engine.dispose()
-            if not server.throwaway:
-                db.drop()
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":

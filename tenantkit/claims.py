@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final, NoReturn, Protocol
 
+from tenantkit.context import UUID_PATTERN
 from tenantkit.errors import Unauthorized
 from tenantkit.principal import (
     MULTI_ROLE,
@@ -36,8 +37,6 @@ __all__ = [
     "WorkOSClaims",
 ]
 
-#: A canonical, lowercase UUID: the only id form tenantkit binds to the database.
-UUID_PATTERN: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: WorkOS user and organization ids: a prefix and a 26-character ULID.
 WORKOS_ID_PATTERN: Final = re.compile(r"(?:user|org)_[0-9A-HJKMNP-TV-Z]{26}")
 

@@ -18,11 +18,12 @@ from typing import Final
 
 from tenantkit.errors import InvalidTenantContext
 
-__all__ = ["TenantContext", "current_context", "tenant_context"]
+__all__ = ["UUID_PATTERN", "TenantContext", "current_context", "tenant_context"]
 
-# Canonical hyphenated form only: uuid.UUID() would also take braces, URNs and
-# bare hex, which no token issuer emits and which only widen the input surface.
-_UUID_RE: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: A canonical, lower-case, hyphenated UUID: the only id form tenantkit binds to
+#: the database. uuid.UUID() would also take braces, URNs and bare hex, which no
+#: token issuer emits and which only widen the input surface.
+UUID_PATTERN: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _canonical_uuid(field: str, value: object) -> str:
@@ -30,7 +31,7 @@ def _canonical_uuid(field: str, value: object) -> str:
         return str(value)
     if isinstance(value, str):
         lowered = value.lower()
-        if len(lowered) == 36 and _UUID_RE.fullmatch(lowered):
+        if len(lowered) == 36 and UUID_PATTERN.fullmatch(lowered):
             return lowered
     raise InvalidTenantContext(f"{field} must be a UUID (8-4-4-4-12 hex digits)")
 

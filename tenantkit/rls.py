@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Final, Literal, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.compiler import IdentifierPreparer
@@ -337,12 +337,22 @@ class TenancySpec:
 
     def policies(self) -> tuple[Policy, ...]:
         """The isolation policy, then one permissive policy per allowed command."""
-        found = [isolation_policy(self.tenant_column, self.flavour)]
-        for command, rule in self.rules():
-            policy = command_policy(command, rule, self.flavour)
-            if policy is not None:
-                found.append(policy)
-        return tuple(found)
+        return (isolation_policy(self.tenant_column, self.flavour), *self.command_policies())
+
+    def command_policies(self) -> tuple[Policy, ...]:
+        """The permissive policy of each allowed command (deny() has none)."""
+        found = (command_policy(command, rule, self.flavour) for command, rule in self.rules())
+        return tuple(policy for policy in found if policy is not None)
+
+    def table_settings(self) -> dict[str, Any]:
+        """The table-level settings `enable_statements` and `enable_tenancy` take."""
+        return {
+            "tenant_column": self.tenant_column,
+            "privileges": self.privileges,
+            "default_to_bound_org": self.default_to_bound_org,
+            "refuse_tenant_change": self.refuse_tenant_change,
+            "flavour": self.flavour,
+        }
 
 
 # --- statements ----------------------------------------------------------------------
@@ -516,18 +526,8 @@ def disable_statements(
 
 def tenancy_statements(table: TableName, spec: TenancySpec, *, role: str) -> list[str]:
     """Every statement making `table` a tenant table as `spec` declares."""
-    statements = enable_statements(
-        table,
-        role=role,
-        tenant_column=spec.tenant_column,
-        privileges=spec.privileges,
-        default_to_bound_org=spec.default_to_bound_org,
-        refuse_tenant_change=spec.refuse_tenant_change,
-        flavour=spec.flavour,
-    )
-    for policy in spec.policies():
-        if policy.name != ISOLATION_POLICY:
-            statements.append(create_policy(table, policy, [role]))
+    statements = enable_statements(table, role=role, **spec.table_settings())
+    statements += (create_policy(table, policy, [role]) for policy in spec.command_policies())
     return statements
 
 

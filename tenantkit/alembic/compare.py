@@ -31,7 +31,7 @@ from tenantkit.alembic.ops import (
     DropTenantPolicyOp,
     EnableTenancyOp,
 )
-from tenantkit.rls import ISOLATION_POLICY, POLICY_PREFIX, TableName, TenancySpec
+from tenantkit.rls import POLICY_PREFIX, TableName, TenancySpec
 from tenantkit.sqlfiles import DatabaseRoles
 from tenantkit.tables.catalog import Deparsed, LivePolicy, LiveTable, deparse, read_live
 from tenantkit.tables.declare import INFO_KEY, SharedTable, declaration_of
@@ -44,19 +44,9 @@ _Key = tuple[str | None, str]
 def enable_ops(table: TableName, spec: TenancySpec) -> list[MigrateOperation]:
     """Operations turning a table without tenancy into `spec`."""
     ops: list[MigrateOperation] = [
-        EnableTenancyOp(
-            table.name,
-            schema=table.schema,
-            tenant_column=spec.tenant_column,
-            privileges=spec.privileges,
-            default_to_bound_org=spec.default_to_bound_org,
-            refuse_tenant_change=spec.refuse_tenant_change,
-            flavour=spec.flavour,
-        )
+        EnableTenancyOp(table.name, schema=table.schema, **spec.table_settings())
     ]
-    for policy in spec.policies():
-        if policy.name != ISOLATION_POLICY:
-            ops.append(CreateTenantPolicyOp.from_policy(table, policy))
+    ops += (CreateTenantPolicyOp.from_policy(table, policy) for policy in spec.command_policies())
     return ops
 
 

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from tenantkit.context import UUID_PATTERN
 from tenantkit.errors import InvalidField
 
 __all__ = [
@@ -24,7 +25,6 @@ __all__ = [
     "check_roles",
 ]
 
-_UUID_RE: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # The database's own check (users_email_check), plus a length bound.
 _EMAIL_RE: Final = re.compile(r"[^@\s]+@[^@\s]+")
 _DOMAIN_RE: Final = re.compile(
@@ -39,7 +39,7 @@ def check_id(field: str, value: object) -> str:
         return str(value)
     if isinstance(value, str):
         lowered = value.strip().lower()
-        if _UUID_RE.fullmatch(lowered):
+        if UUID_PATTERN.fullmatch(lowered):
             return lowered
     raise InvalidField(field, "must be a UUID")
 

@@ -17,7 +17,6 @@ stay fast. Fixtures:
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import psycopg
@@ -33,10 +32,7 @@ from tenantkit.testing.database import TestDatabase, provision_database
 from tenantkit.testing.seed import TwoOrgs, seed_two_orgs
 from tenantkit.testing.servers import (
     RunningServer,
-    choose_server,
-    docker_engine_answers,
-    embedded_postgres_available,
-    find_local_bindir,
+    choose_server_from_environment,
     start_server,
 )
 from tenantkit.testing.tokens import token_issuer, token_verifier
@@ -45,13 +41,7 @@ from tenantkit.testing.tokens import token_issuer, token_verifier
 @pytest.fixture(scope="session")
 def tenantkit_server() -> Iterator[RunningServer]:
     """A running PostgreSQL for this test run."""
-    choice = choose_server(
-        os.environ,
-        docker_answers=docker_engine_answers,
-        embedded_available=embedded_postgres_available,
-        local_bindir=find_local_bindir,
-    )
-    server = start_server(choice)
+    server = start_server(choose_server_from_environment())
     try:
         yield server
     finally:
@@ -138,5 +128,6 @@ def superuser(tenantkit_db: TestDatabase) -> Iterator[psycopg.Connection[tuple[o
     """A superuser connection to the test database, outside RLS, for oracle checks."""
     with psycopg.connect(tenantkit_db.conninfo("admin"), autocommit=True) as conn:
         yield conn
+
 
 __all__ = ["token_issuer", "token_verifier"]  # fixtures defined elsewhere, exposed here

