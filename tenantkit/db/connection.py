@@ -142,7 +142,11 @@ class _TenantBinding:
         if self._pipeline:
             # Inside the user's psycopg pipeline: queue both, let the pipeline sync.
             yield from self._exec_command(begin)
-            yield from self._exec_command_params(_BIND_SQL, ctx._params)
+            params = ctx._params
+            self._pipeline.command_queue.append(
+                lambda: self.pgconn.send_query_params(_BIND_SQL, params)
+            )
+            self._pipeline.result_queue.append(None)  # no cursor waits for this result
             yield from self._pipeline._sync_gen()
             return
         results = yield from self._bind_round_trip(begin, ctx)
@@ -203,12 +207,6 @@ class _TenantBinding:
         error = _first_error((yield from generators.execute(self.pgconn)))
         if error is not None:
             raise pg_errors.error_from_result(error, encoding=self.pgconn._encoding)
-
-    def _exec_command_params(self, command: bytes, params: tuple[bytes, bytes]) -> PQGen[None]:
-        self._pipeline.command_queue.append(lambda: self.pgconn.send_query_params(command, params))
-        self._pipeline.result_queue.append(None)
-        return
-        yield
 
 
 def _first_error(results: list[PGresult]) -> PGresult | None:

@@ -306,3 +306,20 @@ def test_unprepared_binding_when_prepared_statements_are_off(
             conn.rollback()
     finally:
         engine.dispose()
+
+
+def test_binding_inside_a_psycopg_pipeline(app_engine: sa.Engine, notes: TwoOrgs) -> None:
+    ctx = notes.a.context(notes.a.member_id)
+    with app_engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with tenant_context(ctx), driver.pipeline():
+            settings = driver.execute(
+                "SELECT current_setting('tenantkit.user_id'), current_setting('tenantkit.org_id')"
+            )
+            orgs = driver.execute("SELECT DISTINCT org_id::text FROM public.notes")
+            assert settings.fetchone() == (ctx.user_id, ctx.org_id)
+            assert orgs.fetchall() == [(notes.a.org_id,)]
+        driver.rollback()
+        assert conn.execute(sa.text("SELECT count(*) FROM public.notes")).scalar() == 0
+        conn.rollback()
