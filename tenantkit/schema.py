@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     FetchedValue,
     Integer,
+    Interval,
     LargeBinary,
     MetaData,
     Table,
@@ -28,6 +29,7 @@ __all__ = [
     "invites",
     "memberships",
     "metadata",
+    "org_tombstones",
     "orgs",
     "role_mappings",
     "roles",
@@ -52,6 +54,7 @@ settings = Table(
     Column("max_orgs_per_user", Integer),
     Column("org_word", Text, nullable=False),
     Column("updated_at", _ts, nullable=False),
+    Column("max_invite_expiry", Interval, nullable=False),
 )
 
 role_mappings = Table(
@@ -97,6 +100,14 @@ orgs = Table(
     Column("isolated", Boolean, nullable=False),
     Column("created_at", _ts, nullable=False),
     Column("updated_at", _ts, nullable=False),
+)
+
+# Ids of deleted orgs, never reused. Only the owner (through triggers) reads or writes it.
+org_tombstones = Table(
+    "org_tombstones",
+    metadata,
+    Column("org_id", _uuid, primary_key=True),
+    Column("deleted_at", _ts, nullable=False),
 )
 
 users = Table(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import sqlalchemy as sa
+from psycopg import sql
 
+from tenantkit.sqlfiles import render_sql
 from tenantkit.testing import TestDatabase, TwoOrgs
 
 NOTES_PER_ORG = 3
@@ -60,3 +62,33 @@ def count_notes(
         return int(str(row[0]))
 
     return count
+
+
+@pytest.fixture
+def app_may_create_temp(tenantkit_db: TestDatabase) -> Iterator[None]:
+    """The harness revokes TEMPORARY from PUBLIC (doctor asks for it); grant it back here."""
+
+    def grant(statement: str) -> None:
+        with psycopg.connect(tenantkit_db.conninfo("admin"), autocommit=True) as conn:
+            conn.execute(sql.SQL(statement).format(
+                sql.Identifier(tenantkit_db.name), sql.Identifier(tenantkit_db.roles.app)))
+
+    grant("GRANT TEMPORARY ON DATABASE {} TO {}")
+    try:
+        yield
+    finally:
+        grant("REVOKE TEMPORARY ON DATABASE {} FROM {}")
+
+
+@pytest.fixture
+def without_stamp_check(tenantkit_db: TestDatabase) -> Iterator[None]:
+    """tenantkit's functions as before migration 0003: ids read with no stamp check."""
+    down = render_sql("0003_binding_downgrade.sql", tenantkit_db.roles)
+    up = render_sql("0003_binding.sql", tenantkit_db.roles)
+    with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
+        conn.execute(down)  # type: ignore[call-overload]
+    try:
+        yield
+    finally:
+        with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
+            conn.execute(up)  # type: ignore[call-overload]

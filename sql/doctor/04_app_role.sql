@@ -1,8 +1,11 @@
--- Check 4: the app role cannot bypass row-level security, and holds none of
--- the privileges RLS does not cover. One row per problem: kind is one of
--- missing, superuser, bypassrls, owner, owner_member, TRUNCATE, TRIGGER, REFERENCES.
+-- Check 4: the app role holds none of the privileges RLS does not cover, and
+-- owns no tenant table. One row per problem: kind is one of missing, owner,
+-- TRUNCATE, TRIGGER, REFERENCES. Whether the role can bypass RLS itself or
+-- after SET ROLE (superuser, BYPASSRLS, an owner's membership, ...) is the
+-- connection safety gate's question: sql/runtime/connection_safety.sql, run
+-- by the doctor for the app role's name.
 WITH app AS (
-    SELECT r.oid, r.rolname, r.rolsuper, r.rolbypassrls
+    SELECT r.oid, r.rolname
     FROM pg_catalog.pg_roles AS r
     WHERE r.rolname = :app_role
 ),
@@ -14,18 +17,9 @@ tables AS (
 SELECT :app_role AS object, 'missing' AS kind, NULL::text AS detail
 WHERE NOT EXISTS (SELECT 1 FROM app)
 UNION ALL
-SELECT app.rolname, 'superuser', NULL FROM app WHERE app.rolsuper
-UNION ALL
-SELECT app.rolname, 'bypassrls', NULL FROM app WHERE app.rolbypassrls
-UNION ALL
 SELECT t.oid::regclass::text, 'owner', app.rolname
 FROM tables AS t, app
 WHERE t.relowner = app.oid
-UNION ALL
-SELECT t.oid::regclass::text, 'owner_member', pg_catalog.pg_get_userbyid(t.relowner)
-FROM tables AS t, app
-WHERE t.relowner <> app.oid
-  AND pg_catalog.pg_has_role(app.oid, t.relowner, 'MEMBER')
 UNION ALL
 SELECT t.oid::regclass::text, priv.name, app.rolname
 FROM tables AS t, app, (VALUES ('TRUNCATE'), ('TRIGGER'), ('REFERENCES')) AS priv (name)

@@ -84,9 +84,7 @@ def install(
     if dialect.is_async:
 
         async def connect_async(*cargs: Any, **cparams: Any) -> TenantAsyncConnection:
-            conn = await TenantAsyncConnection.connect(*cargs, **cparams)
-            conn._tk_passthrough = True
-            return conn
+            return await TenantAsyncConnection.connect(*cargs, **cparams)
 
         @event.listens_for(sync_engine, "do_connect")
         def _do_connect_async(
@@ -100,12 +98,10 @@ def install(
         def _do_connect(
             dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]
         ) -> TenantConnection:
-            conn = TenantConnection.connect(*cargs, **cparams)
-            conn._tk_passthrough = True
-            return conn
+            return TenantConnection.connect(*cargs, **cparams)
 
-    # Appended after SQLAlchemy's own first_connect/connect hooks, so the
-    # dialect's initialisation queries ran in passthrough; the rules start here.
+    # Every connection must come from tenantkit's class; its rules start at the
+    # first checkout, after every connect hook (the dialect's and the app's) ran.
     @event.listens_for(sync_engine, "connect")
     def _arm(dbapi_connection: Any, connection_record: Any) -> None:
         conn = getattr(dbapi_connection, "driver_connection", dbapi_connection)
@@ -114,9 +110,13 @@ def install(
                 "this engine's connections do not come from tenantkit's connection class "
                 "(a custom creator= or pool bypasses do_connect); tenant binding cannot work"
             )
-        conn._tk_strict = strict
-        conn._tk_set_local = binding == "set_local"
-        conn._tk_passthrough = False
+        conn._tk_arm(strict=strict, set_local=binding == "set_local")
+
+    # Each checkout is a new user of the connection: its first round trip checks
+    # that the previous user left nothing behind (see tenantkit.db.connection).
+    @event.listens_for(sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+        getattr(dbapi_connection, "driver_connection", dbapi_connection)._tk_checked_out()
 
     sync_engine.dispose()
     _installed.add(sync_engine)

@@ -2,7 +2,7 @@
 
     findings = run_checks(engine, app_role="tenantkit_app")
 
-Twelve checks (see `CHECKS`), one `Finding` per problem, each with a fix.
+Sixteen checks (see `CHECKS`), one `Finding` per problem, each with a fix.
 The same checks back `tenantkit.testing.safety.assert_tenant_safe` for CI.
 The command itself is `tenantkit.doctor.cli` (it alone pulls in click and Alembic).
 """

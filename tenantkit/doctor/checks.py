@@ -1,26 +1,35 @@
-"""The doctor's twelve checks: a catalog query each (sql/doctor/), findings in Python.
+"""The doctor's checks: a catalog query each (sql/doctor/), findings in Python.
 
-Every check reads the catalog only; the one exception is check 2's exact
-predicate comparison, which deparses the generated tenant policy on a scratch
-table inside a savepoint that is rolled back.
+`ALL_CHECKS` is the registry, in the order of `findings.CHECKS` (the role
+checks live in `doctor.roles`). Every check reads the catalog only; the one
+exception is check 2's exact predicate comparison, which deparses the
+generated tenant policy on a scratch table inside a savepoint that is rolled back.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import Connection, RowMapping, text
+from sqlalchemy import RowMapping
 from sqlalchemy.exc import DBAPIError
 
 from tenantkit import rls
+from tenantkit.doctor import roles
+from tenantkit.doctor.audit import Audit
 from tenantkit.doctor.findings import Finding, Severity
-from tenantkit.doctor.scope import AuditTable, Scope
-from tenantkit.sqlfiles import load_sql
+from tenantkit.doctor.scope import AuditTable
 from tenantkit.tables.catalog import deparse
 
-__all__ = ["ALL_CHECKS", "VERSION_FLOORS", "Audit", "version_finding"]
+__all__ = [
+    "ALL_CHECKS",
+    "VERSION_FLOORS",
+    "Audit",
+    "index_oracle_fix",
+    "prepared_xacts_finding",
+    "version_finding",
+]
 
 #: Minimum minor release per major: CVE-2025-8713 (and the earlier RLS CVEs)
 #: are fixed from these on; 18.x has the fixes from its first release.
@@ -31,32 +40,6 @@ VERSION_FLOORS: Final[dict[int, int]] = {
     14: 140019,
     13: 130022,
 }
-
-
-@dataclass
-class Audit:
-    """One doctor run: its connection, the app role and the tables in scope."""
-
-    conn: Connection
-    app_role: str
-    scope: Scope
-
-    def rows(self, name: str, **params: Any) -> list[RowMapping]:
-        sql = load_sql(f"doctor/{name}.sql")
-        defaults = {
-            "tables": self.scope.oids,
-            "columns": self.scope.columns,
-            "app_role": self.app_role,
-        }
-        # Only the parameters the query names: text() rejects none, but keep it exact.
-        bound = {k: v for k, v in {**defaults, **params}.items() if f":{k}" in sql}
-        return list(self.conn.execute(text(sql), bound).mappings())
-
-    def table(self, oid: int) -> AuditTable:
-        for table in self.scope.tenant_tables:
-            if table.oid == oid:
-                return table
-        raise KeyError(oid)
 
 
 def _rls_force(audit: Audit) -> list[Finding]:
@@ -149,6 +132,19 @@ def _tenant_policy(audit: Audit) -> list[Finding]:
             continue
         canonical = _canonical_predicates(audit, table)
         if canonical is None:
+            # Say so rather than pass: without TEMPORARY (revoked from PUBLIC, as
+            # check 14 asks) or SELECT on the table, the comparison cannot be deparsed.
+            found.append(
+                Finding(
+                    "tenant-policy",
+                    "warning",
+                    obj,
+                    "could not compare the restrictive policy with tenantkit's: the doctor's "
+                    "role cannot create a temporary scratch table",
+                    "run the doctor as the owner (it needs TEMPORARY on the database and "
+                    "SELECT on the table)",
+                )
+            )
             continue
         if not any((p["qual"], p["with_check"]) in canonical for p in complete):
             names = ", ".join(p["policy"] for p in complete)
@@ -184,31 +180,6 @@ def _true_policies(audit: Audit) -> list[Finding]:
                 "`(SELECT tenantkit.current_user_id()) IS NOT NULL`) or drop it",
             )
         )
-    return found
-
-
-def _app_role(audit: Audit) -> list[Finding]:
-    role = rls.quote_ident(audit.app_role)
-    found = []
-    for row in audit.rows("04_app_role"):
-        kind, obj, detail = row["kind"], row["object"], row["detail"]
-        if kind == "missing":
-            problem = f"role {audit.app_role} does not exist"
-            fix = f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS; or pass --app-role"
-        elif kind == "superuser":
-            problem, fix = "the app role is a superuser", f"ALTER ROLE {role} NOSUPERUSER;"
-        elif kind == "bypassrls":
-            problem, fix = "the app role has BYPASSRLS", f"ALTER ROLE {role} NOBYPASSRLS;"
-        elif kind == "owner":
-            problem = f"the app role owns {obj} (owners can disable RLS and drop policies)"
-            fix = f"ALTER TABLE {obj} OWNER TO <the migration role>;"
-        elif kind == "owner_member":
-            problem = f"the app role is a member of {detail}, the owner of {obj}"
-            fix = f"REVOKE {rls.quote_ident(detail)} FROM {role};"
-        else:
-            problem = f"the app role holds {kind} on {obj} ({kind} is not subject to RLS)"
-            fix = f"REVOKE {kind} ON {obj} FROM {role}; (and from PUBLIC or any role it inherits)"
-        found.append(Finding("app-role", "error", obj, problem, fix))
     return found
 
 
@@ -387,11 +358,80 @@ def _tenant_index(audit: Audit) -> list[Finding]:
     ]
 
 
+_USING = re.compile(r" USING (\w+) \(")
+
+
+def index_oracle_fix(
+    index: str, definition: str, tenant_column: str, access_method: str, constraint: str | None
+) -> str:
+    """How to rebuild `index` led by the tenant column (runnable SQL for btree indexes)."""
+    column = rls.quote_ident(tenant_column)
+    if constraint is not None:
+        return (
+            f"recreate constraint {rls.quote_ident(constraint)} with {column} first "
+            f"(PRIMARY KEY / UNIQUE ({column}, ...)), then drop the old one"
+        )
+    if access_method in ("btree", "gin", "gist"):
+        led = _USING.sub(lambda m: f" USING {m[1]} ({column}, ", definition, count=1)
+        fix = f"DROP INDEX {index}; {led};"
+        if access_method != "btree":
+            fix += f"  -- {access_method} needs the btree_{access_method} extension for {column}"
+        return fix
+    return f"rebuild it as a btree index led by {column}: CREATE INDEX ON ... ({column}, ...);"
+
+
+def _index_oracle(audit: Audit) -> list[Finding]:
+    found = []
+    for row in audit.rows("15_index_oracle"):
+        column = str(row["tenant_column"])
+        found.append(
+            Finding(
+                "index-oracle",
+                "warning",
+                row["object"],
+                f"index on {row['table_name']} is not led by {column}: its scans reach other "
+                "orgs' entries before the policy removes them, so EXPLAIN ANALYZE (Rows "
+                "Removed by Filter, a node's actual rows) tells the app role whether a value "
+                "exists in another org",
+                index_oracle_fix(
+                    str(row["object"]),
+                    str(row["definition"]),
+                    column,
+                    str(row["access_method"]),
+                    row["constraint_name"],
+                ),
+            )
+        )
+    return found
+
+
+def prepared_xacts_finding(max_prepared: int) -> Finding | None:
+    """The two-phase-commit finding for `max_prepared_transactions`, or None when it is 0."""
+    if max_prepared <= 0:
+        return None
+    return Finding(
+        "prepared-xacts",
+        "warning",
+        "server",
+        f"max_prepared_transactions = {max_prepared}: every session sees each prepared "
+        "transaction's gid in pg_prepared_xacts, and any session of the role that prepared it "
+        "(all tenants share the app role) can COMMIT PREPARED or ROLLBACK PREPARED it",
+        "ALTER SYSTEM SET max_prepared_transactions = 0;  -- then restart; keep it above 0 "
+        "only for two-phase commit by a role other than the app role",
+    )
+
+
+def _prepared_xacts(audit: Audit) -> list[Finding]:
+    row = audit.rows("16_prepared_xacts")[0]
+    finding = prepared_xacts_finding(int(row["max_prepared"]))
+    return [] if finding is None else [finding]
+
+
 ALL_CHECKS: Final[dict[str, Callable[[Audit], list[Finding]]]] = {
     "rls-force": _rls_force,
     "tenant-policy": _tenant_policy,
     "true-policy": _true_policies,
-    "app-role": _app_role,
+    "app-role": roles.app_role,
     "tenant-keys": _tenant_keys,
     "views": _views,
     "security-definer": _security_definer,
@@ -400,4 +440,8 @@ ALL_CHECKS: Final[dict[str, Callable[[Audit], list[Finding]]]] = {
     "server-version": _server_version,
     "undeclared": _undeclared,
     "tenant-index": _tenant_index,
+    "role-defaults": roles.role_defaults,
+    "temp": roles.temp,
+    "index-oracle": _index_oracle,
+    "prepared-xacts": _prepared_xacts,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import sqlalchemy
 
-from tenantkit.doctor.findings import format_json, format_table
+from tenantkit.doctor.findings import CHECKS, format_json, format_table
 from tenantkit.doctor.run import run_checks
 from tenantkit.migrate import normalize_url
 from tenantkit.sqlfiles import DatabaseRoles
@@ -39,8 +39,15 @@ __all__ = ["doctor_command"]
     metavar="MODULE[:ATTR]",
     help="Import declarations (tenant and shared tables); repeatable.",
 )
-@click.option("--skip", multiple=True, metavar="CHECK", help="A check id to skip; repeatable.")
+@click.option(
+    "--skip",
+    multiple=True,
+    type=click.Choice(list(CHECKS)),
+    metavar="CHECK",
+    help="A check id to skip; repeatable (see --list-checks).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--list-checks", is_flag=True, help="List the checks and exit.")
 def doctor_command(
     database_url: str | None,
     app_role: str,
@@ -48,8 +55,18 @@ def doctor_command(
     models: tuple[str, ...],
     skip: tuple[str, ...],
     as_json: bool,
+    list_checks: bool,
 ) -> None:
-    """Audit a live database's tenant tables; exit 1 when any check finds an error."""
+    """Audit a live database's tenant tables; exit 1 when any check finds an error.
+
+    Errors: the app role can reach another org's rows, or bypass or change
+    what binds it. Warnings: what PostgreSQL reveals despite the policies
+    (indexes not led by the tenant column, two-phase commit), and slow policies.
+    """
+    if list_checks:
+        for check, (number, what) in CHECKS.items():
+            click.echo(f"{number:>2}  {check:<17} {what}")
+        return
     if not database_url:
         raise click.UsageError("pass --database-url or set TENANTKIT_DATABASE_URL")
     declarations = load_declarations(models) if models else None

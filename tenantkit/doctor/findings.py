@@ -16,7 +16,11 @@ CHECKS: Final[dict[str, tuple[int, str]]] = {
     "rls-force": (1, "tenant tables ENABLE and FORCE row-level security"),
     "tenant-policy": (2, "a RESTRICTIVE FOR ALL tenant policy with USING and WITH CHECK"),
     "true-policy": (3, "no policy on a tenant table is just `true`"),
-    "app-role": (4, "the app role cannot bypass RLS nor TRUNCATE/TRIGGER/REFERENCES"),
+    "app-role": (
+        4,
+        "the app role cannot bypass RLS, nor become (SET ROLE) a role that can, "
+        "nor TRUNCATE/TRIGGER/REFERENCES",
+    ),
     "tenant-keys": (5, "unique indexes and foreign keys include the tenant column"),
     "views": (6, "views over tenant tables are security_invoker; no materialized views"),
     "security-definer": (7, "SECURITY DEFINER functions pin search_path, no PUBLIC EXECUTE"),
@@ -25,6 +29,10 @@ CHECKS: Final[dict[str, tuple[int, str]]] = {
     "server-version": (10, "the server has the fixes for the RLS CVEs"),
     "undeclared": (11, "tables carrying the tenant column are declared or opted out"),
     "tenant-index": (12, "an index of each tenant table leads with the tenant column"),
+    "role-defaults": (13, "no role defaults change role, search_path, row_security, tenantkit.*"),
+    "temp": (14, "the app role cannot create temporary tables (TEMPORARY on the database)"),
+    "index-oracle": (15, "every index of a tenant table leads with the tenant column"),
+    "prepared-xacts": (16, "two-phase commit is off (max_prepared_transactions = 0)"),
 }
 
 

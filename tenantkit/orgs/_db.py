@@ -60,7 +60,7 @@ _FK_FIELDS: Final[dict[str, str]] = {
     "orgs_custom_role_mapping_name_fkey": "custom_role_mapping_name",
 }
 _CHECK_RE: Final = re.compile(
-    r"^(?:orgs|users|invites|api_keys|feature_flags|roles|role_mappings)_(.+)_check$"
+    r"^(?:orgs|users|invites|api_keys|feature_flags|roles|role_mappings|settings)_(.+)_check$"
 )
 _CHECK_FIELDS: Final[dict[str, str]] = {
     "orgs_check": "domain", "api_keys_check": "kind", "invites_check": "expires_at",
@@ -102,7 +102,7 @@ def translate(exc: DBAPIError) -> TenantkitError | None:
         return LimitReached(message)
     if state == "TK002":
         return Forbidden(message)
-    if state in ("TK003", "TK006", "TK007"):
+    if state in ("TK003", "TK006", "TK007", "TK011"):  # TK011: an org id is never reused
         return Conflict(message)
     if state == "TK005":
         return InvalidField(column or "role", message)
@@ -110,6 +110,8 @@ def translate(exc: DBAPIError) -> TenantkitError | None:
         return FeatureDisabled(message)
     if state == "TK009":
         return Forbidden(message)
+    if state == "TK010":  # beyond settings.max_invite_expiry
+        return InvalidField("expires_in", message)
     if state == "P0002":
         return NotFound(message)
     if state == "23505":

@@ -7,18 +7,23 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from tenantkit.orgs._db import Conn, run
+from tenantkit.orgs._sources import orgs_source
+from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.models import OrgMemberInfo
 from tenantkit.orgs.roles import load_role_mappings
-from tenantkit.schema import memberships, orgs
+from tenantkit.schema import memberships
 
 __all__ = ["member_infos"]
 
 
-def member_infos(conn: Conn, user_ids: Sequence[str]) -> dict[str, tuple[OrgMemberInfo, ...]]:
+def member_infos(
+    conn: Conn, actor: Actor, user_ids: Sequence[str]
+) -> dict[str, tuple[OrgMemberInfo, ...]]:
     """Active memberships of each user (only those the session may see), by user id."""
     result: dict[str, list[OrgMemberInfo]] = {user_id: [] for user_id in user_ids}
     if not user_ids:
         return {}
+    orgs = orgs_source(actor)
     rows = run(
         conn,
         select(memberships.c.user_id, memberships.c.role, memberships.c.additional_roles,
@@ -30,7 +35,7 @@ def member_infos(conn: Conn, user_ids: Sequence[str]) -> dict[str, tuple[OrgMemb
     ).all()
     if not rows:
         return {user_id: () for user_id in user_ids}
-    mappings = load_role_mappings(conn)
+    mappings = load_role_mappings(conn, actor)
     for row in rows:
         m = row._mapping
         mapping = mappings.get(m["custom_role_mapping_name"]) or mappings[None]

@@ -3,6 +3,12 @@
 The secret is returned once by `create`; only its SHA-256 and a short prefix
 are stored. Validation finds a key by hash and returns it with its org and
 permissions; archived or expired keys are refused (401).
+
+An end user with `tenantkit::can_manage_api_keys` creates org keys of the
+bound org only: no other kind, bound to no user, `created_by` themselves, and
+carrying only permissions they hold (an empty list is fine). They may archive
+a key but never un-archive one; validating keys (which reads the hashes) is
+backend work.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from tenantkit.errors import InvalidField, Unauthorized
 from tenantkit.orgs._db import Conn, missing_or_refused, run
 from tenantkit.orgs._secrets import PREFIX_LENGTH, hash_secret, new_secret
+from tenantkit.orgs._sources import orgs_source
 from tenantkit.orgs._validate import check_id, check_json_object, check_text
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited
 from tenantkit.orgs.models import ApiKey, ApiKeyValidation, CreatedApiKey, Org, Page
 from tenantkit.orgs.paging import PageRequest, fetch_page
-from tenantkit.schema import api_keys, orgs
+from tenantkit.schema import api_keys
 
 __all__ = ["ApiKeyKind", "ApiKeys"]
 
@@ -75,7 +82,6 @@ class ApiKeys:
         values: dict[str, Any] = {
             "kind": kind,
             "org_id": check_id("org_id", org_id) if org_id is not None else None,
-            "user_id": check_id("user_id", user_id) if user_id is not None else None,
             "name": check_text("name", name, max_length=200),
             "permissions": list(dict.fromkeys(permissions)),
             "metadata": check_json_object("metadata", metadata or {}),
@@ -84,6 +90,9 @@ class ApiKeys:
             "created_by": self._actor.user_id,
             "expires_at": expires_at,
         }
+        # Named only when set: an end user may not write user_id at all.
+        if user_id is not None:
+            values["user_id"] = check_id("user_id", user_id)
         stmt = audited(
             insert(api_keys).values(**values).returning(*_PUBLIC),
             actor=self._actor, action="api_key.created", target_type="api_key",
@@ -119,7 +128,8 @@ class ApiKeys:
 
     def validate(self, secret: str, *, kind: ApiKeyKind | None = None) -> ApiKeyValidation:
         """The key for `secret` with its org; Unauthorized if unknown, archived or expired."""
-        if not isinstance(secret, str) or not 0 < len(secret) <= 200:
+        # Secrets are ASCII; anything else (a lone surrogate cannot even be hashed) is no key.
+        if not isinstance(secret, str) or not 0 < len(secret) <= 200 or not secret.isascii():
             raise Unauthorized("invalid API key")
         where = [api_keys.c.secret_hash == hash_secret(secret.strip()), _usable()]
         if kind is not None:
@@ -133,8 +143,9 @@ class ApiKeys:
                 .values(last_used_at=func.now()))
         org = None
         if key.org_id is not None:
-            org_row = run(self._conn, select(orgs).where(orgs.c.org_id == key.org_id)).one()
-            org = Org.from_row(org_row)
+            visible = orgs_source(self._actor)
+            org_row = run(self._conn, select(visible).where(visible.c.org_id == key.org_id))
+            org = Org.from_row(org_row.one())
         return ApiKeyValidation(key, org)
 
     def archive(self, api_key_id: str) -> ApiKey:

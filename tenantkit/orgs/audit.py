@@ -4,9 +4,14 @@ A change and its audit row are one statement: the change is a data-modifying
 CTE, and the audit INSERT reads what it returned. So the row exists exactly
 when the change happened (an UPDATE that matched nothing logs nothing), and it
 costs no extra round trip. On an end-user session the audit insert is subject
-to row-level security like the change itself (actor = the bound user, org =
-the bound org); both see the snapshot from before the change, so even leaving
-an org or deleting it is logged as the member who did it.
+to row-level security like the change itself: actor kind 'user', actor = the
+bound user, org = the bound org (a row claiming the service or an API key is
+refused); both see the snapshot from before the change, so even leaving an
+org or deleting it is logged as the member who did it.
+
+`audit_id` is a project-wide counter (its gaps would count other orgs'
+changes), so an end user never sees it: their entries carry `audit_id=None`,
+read newest first through `tenantkit.current_org_audit_log()`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from typing import Any, TypeAlias
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Text,
     cast,
+    column,
     func,
     insert,
     literal,
@@ -31,7 +38,7 @@ from sqlalchemy.sql import ColumnCollection
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert, ReturningUpdate
 
 from tenantkit.errors import Forbidden
-from tenantkit.orgs._db import Conn, run
+from tenantkit.orgs._db import Conn, run, uuid_param
 from tenantkit.orgs._validate import check_id
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.models import AuditEntry, Page
@@ -118,6 +125,7 @@ class AuditLog:
             ).scalar_one()
             if not allowed:
                 raise Forbidden("reading the audit log needs tenantkit::can_view_audit_log")
+            return self._list_bound(org_id, page, action)
         where = [audit_log.c.org_id == org_id]
         if action is not None:
             where.append(audit_log.c.action == action)
@@ -131,4 +139,18 @@ class AuditLog:
             page=page,
         )
         return Page([AuditEntry.from_row(r) for r in rows], total, page.page_number,
+                    page.page_size)
+
+    def _list_bound(self, org_id: str, page: PageRequest, action: str | None) -> Page[AuditEntry]:
+        # The function pages in audit_id order; WITH ORDINALITY keeps that order.
+        call = func.tenantkit.current_org_audit_log(
+            uuid_param(org_id), literal(action, Text), page.offset, page.page_size)
+        entries = call.table_valued(
+            *(column(c.name, c.type) for c in audit_log.c if c.name != "audit_id"),
+            with_ordinality="ordinality",
+        ).alias("entries")
+        rows = run(self._conn, select(entries).order_by(entries.c.ordinality)).all()
+        total = run(self._conn, select(func.tenantkit.current_org_audit_log_total(
+            uuid_param(org_id), literal(action, Text)))).scalar_one()
+        return Page([AuditEntry.from_row(r) for r in rows], int(total), page.page_number,
                     page.page_size)

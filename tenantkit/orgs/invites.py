@@ -4,6 +4,14 @@ The invite token is returned once by `create`; only its hash is stored.
 Acceptance runs in the database (`tenantkit.accept_invite*`): the invite row is
 locked, so of two concurrent accepts exactly one creates the membership; an
 expired, revoked or already accepted invite is refused (409).
+
+An end user with `tenantkit::can_invite` invites by email (never by user id:
+that would tell which ids exist) and may revoke a pending invite; nothing else
+about an invite changes on their session. Accepting an invite does not confirm
+the email: the token goes back to whoever created the invite, so holding it
+proves nothing about the mailbox (a domain-restricted org still needs a
+confirmed email). How long an invite lives is capped by the project setting
+`max_invite_expiry` (default 90 days), which the database enforces.
 """
 
 from __future__ import annotations
@@ -13,35 +21,26 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, func, insert, literal, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, FromClause, and_, func, insert, literal, select, update
 
-from tenantkit.errors import Conflict, InvalidField, NotFound
+from tenantkit.errors import Conflict, Forbidden, InvalidField, NotFound
 from tenantkit.orgs._db import Conn, missing_or_refused, run, uuid_param
 from tenantkit.orgs._secrets import hash_secret, new_secret
+from tenantkit.orgs._sources import invites_source, orgs_source, users_source
 from tenantkit.orgs._validate import check_email, check_id, check_role, check_roles, check_text
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited, json_value
 from tenantkit.orgs.models import CreatedInvite, Invite, Page
 from tenantkit.orgs.paging import PageRequest, fetch_page
-from tenantkit.schema import invites, memberships, orgs, users
+from tenantkit.schema import invites, memberships, users
 
 __all__ = ["AcceptedInvite", "Invites"]
 
 DEFAULT_EXPIRY: Final = timedelta(days=7)
+#: The default of `settings.max_invite_expiry`; the database enforces the project's value.
 MAX_EXPIRY: Final = timedelta(days=90)
+MIN_EXPIRY: Final = timedelta(minutes=1)
 TOKEN_PREFIX: Final = "tk_inv_"  # noqa: S105 (a label, not a secret)
-
-_inviter = aliased(users, name="inviter")
-_COLUMNS: Final = (
-    invites.c.invite_id, invites.c.org_id, orgs.c.name.label("org_name"), invites.c.email,
-    invites.c.invitee_user_id, invites.c.role, invites.c.additional_roles,
-    invites.c.inviter_user_id, _inviter.c.email.label("inviter_email"), invites.c.state,
-    invites.c.created_at, invites.c.expires_at,
-)
-_FROM: Final = invites.join(orgs, orgs.c.org_id == invites.c.org_id).outerjoin(
-    _inviter, _inviter.c.user_id == invites.c.inviter_user_id
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +51,22 @@ class AcceptedInvite:
     user_id: str
 
 
-def _pending() -> ColumnElement[bool]:
-    return and_(invites.c.state == "pending", invites.c.expires_at > func.now())
+def _listing(actor: Actor) -> tuple[FromClause, list[ColumnElement[Any]], FromClause]:
+    """The invites source, the `Invite` columns, and the FROM that joins org and inviter."""
+    i, o = invites_source(actor), orgs_source(actor)
+    inviter = users_source(actor, name="inviter")
+    columns: list[ColumnElement[Any]] = [
+        i.c.invite_id, i.c.org_id, o.c.name.label("org_name"), i.c.email,
+        i.c.invitee_user_id, i.c.role, i.c.additional_roles, i.c.inviter_user_id,
+        inviter.c.email.label("inviter_email"), i.c.state, i.c.created_at, i.c.expires_at,
+    ]
+    from_ = i.join(o, o.c.org_id == i.c.org_id).outerjoin(
+        inviter, inviter.c.user_id == i.c.inviter_user_id)
+    return i, columns, from_
+
+
+def _pending(i: FromClause) -> ColumnElement[bool]:
+    return and_(i.c.state == "pending", i.c.expires_at > func.now())
 
 
 class Invites:
@@ -73,14 +86,21 @@ class Invites:
         additional_roles: Sequence[str] = (),
         expires_in: timedelta = DEFAULT_EXPIRY,
     ) -> CreatedInvite:
-        """Invite by `email` or by an existing `user_id` (exactly one); the token is shown once."""
+        """Invite by `email` or by an existing `user_id` (exactly one); the token is shown once.
+
+        Inviting by `user_id` is backend work (Forbidden to end users). An
+        `expires_in` beyond the project's `max_invite_expiry` is refused (400).
+        """
         org_id = check_id("org_id", org_id)
         if (email is None) == (user_id is None):
             raise InvalidField("email", "give exactly one of email or user_id")
-        if not timedelta(minutes=1) <= expires_in <= MAX_EXPIRY:
-            raise InvalidField("expires_in", "must be between one minute and 90 days")
+        if not isinstance(expires_in, timedelta) or expires_in < MIN_EXPIRY:
+            raise InvalidField("expires_in", "must be at least one minute")
         invitee: str | None = None
         if user_id is not None:
+            if self._actor.is_end_user:
+                raise Forbidden("end users invite by email address; inviting a user id is "
+                                "backend work")
             invitee = check_id("user_id", user_id)
             found = run(self._conn, select(users.c.email).where(users.c.user_id == invitee))
             email = found.scalar_one_or_none()
@@ -92,13 +112,16 @@ class Invites:
         values: dict[str, Any] = {
             "org_id": org_id,
             "email": address,
-            "invitee_user_id": invitee,
             "role": check_role("role", role),
             "additional_roles": check_roles("additional_roles", additional_roles),
-            "inviter_user_id": self._actor.user_id,
             "token_hash": hash_secret(token),
             "expires_at": func.now() + literal(expires_in),
         }
+        # Named only when set: an end user may not write invitee_user_id at all.
+        if invitee is not None:
+            values["invitee_user_id"] = invitee
+        if self._actor.user_id is not None:
+            values["inviter_user_id"] = self._actor.user_id
         stmt = audited(
             insert(invites).values(**values).returning(invites.c.invite_id, invites.c.org_id,
                                                        invites.c.email, invites.c.role),
@@ -110,19 +133,21 @@ class Invites:
         return CreatedInvite(self._fetch(invite_id), token)
 
     def _refuse_members(self, org_id: str, email: str, invitee: str | None) -> None:
-        who = users.c.user_id == invitee if invitee else users.c.email == email
+        u = users_source(self._actor)
+        who = u.c.user_id == invitee if invitee else u.c.email == email
         member = run(
             self._conn,
             select(memberships.c.user_id)
-            .join(users, users.c.user_id == memberships.c.user_id)
+            .join(u, u.c.user_id == memberships.c.user_id)
             .where(memberships.c.org_id == org_id, who),
         ).first()
         if member is not None:
             raise Conflict("the user is already a member of this org")
 
     def _fetch(self, invite_id: str) -> Invite:
-        row = run(self._conn, select(*_COLUMNS).select_from(_FROM)
-                  .where(invites.c.invite_id == invite_id)).one_or_none()
+        i, columns, from_ = _listing(self._actor)
+        row = run(self._conn, select(*columns).select_from(from_)
+                  .where(i.c.invite_id == invite_id)).one_or_none()
         if row is None:
             raise NotFound("invite not found")
         return Invite.from_row(row)
@@ -132,19 +157,20 @@ class Invites:
     ) -> Page[Invite]:
         """Unexpired pending invites, oldest first, of one org or of every org visible."""
         page = page or PageRequest()
-        where = [_pending()]
+        i, columns, from_ = _listing(self._actor)
+        where = [_pending(i)]
         if org_id is not None:
-            where.append(invites.c.org_id == check_id("org_id", org_id))
+            where.append(i.c.org_id == check_id("org_id", org_id))
         rows, total = fetch_page(
-            self._conn, columns=list(_COLUMNS), from_=_FROM, where=where,
-            keys=[invites.c.created_at, invites.c.invite_id], descending=False, page=page,
+            self._conn, columns=columns, from_=from_, where=where,
+            keys=[i.c.created_at, i.c.invite_id], descending=False, page=page,
         )
         return Page([Invite.from_row(r) for r in rows], total, page.page_number, page.page_size)
 
     def revoke(self, org_id: str, email: str) -> None:
         """Revoke the pending invite of `email` to `org_id`."""
         org_id, address = check_id("org_id", org_id), check_email("invitee_email", email)
-        key = [invites.c.org_id == org_id, invites.c.email == address, _pending()]
+        key = [invites.c.org_id == org_id, invites.c.email == address, _pending(invites)]
         stmt = audited(
             update(invites).where(*key).values(state="revoked")
             .returning(invites.c.invite_id, invites.c.org_id, invites.c.email),

@@ -1,10 +1,13 @@
 """Members: add, change role, remove, deactivate, reactivate, list.
 
 Every rule lives in the database: the membership trigger enforces max_users
-(under concurrency), domain_restrict, isolated orgs, the per-user org limit and
-known roles; on an end-user session the policies require the matching
-`tenantkit::` permission and refuse granting or touching a role above the
-caller's own.
+(under concurrency), domain_restrict (confirmed emails only), isolated orgs,
+the per-user org limit and known roles; on an end-user session the policies
+require the matching `tenantkit::` permission and refuse granting or touching
+a role above the caller's own.
+
+Adding a member is backend work. End users never enrol anyone directly: people
+join by accepting an invite, by creating an org, or by domain auto-join.
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, any_, delete, insert, literal, or_, select, update
 
-from tenantkit.errors import InvalidField
+from tenantkit.errors import Forbidden, InvalidField
 from tenantkit.orgs._db import Conn, missing_or_refused, run
 from tenantkit.orgs._orginfo import member_infos
+from tenantkit.orgs._sources import users_source
 from tenantkit.orgs._validate import check_id, check_role, check_roles
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited, row_json
 from tenantkit.orgs.models import Member, Membership, Page, User
 from tenantkit.orgs.paging import PageRequest, fetch_page
-from tenantkit.schema import memberships, users
+from tenantkit.schema import memberships
 
 __all__ = ["Members"]
 
@@ -39,7 +43,13 @@ class Members:
 
     def add(self, org_id: str, user_id: str, role: str,
             additional_roles: Sequence[str] = ()) -> Membership:
-        """Add `user_id` to `org_id` with `role` (LimitReached when the org is full)."""
+        """Add `user_id` to `org_id` with `role` (LimitReached when the org is full).
+
+        Backend work: an end user (even an Owner) gets Forbidden, whoever the
+        user is; invite them instead.
+        """
+        if self._actor.is_end_user:
+            raise Forbidden("end users cannot add members directly: invite them instead")
         values = {
             "org_id": check_id("org_id", org_id),
             "user_id": check_id("user_id", user_id),
@@ -109,22 +119,23 @@ class Members:
         if not include_inactive:
             where.append(memberships.c.status == "active")
         rows, total = fetch_page(
-            self._conn,
-            columns=[*users.c, *(c.label(f"m_{c.name}") for c in _RETURNING)],
-            from_=memberships.join(users, users.c.user_id == memberships.c.user_id),
-            where=where,
-            keys=[memberships.c.created_at, memberships.c.user_id],
-            descending=False,
-            page=page,
+            self._conn, columns=list(_RETURNING), from_=memberships, where=where,
+            keys=[memberships.c.created_at, memberships.c.user_id], descending=False, page=page,
         )
-        infos = (member_infos(self._conn, [r._mapping["user_id"] for r in rows])
-                 if include_orgs else {})
+        # The page's users come in a second query, by id: for an end user that
+        # is current_org_users(ids), which reads only the bound org's members.
+        ids = [row._mapping["user_id"] for row in rows]
+        people = users_source(self._actor, user_ids=ids)
+        found = {r._mapping["user_id"]: r for r in
+                 run(self._conn, select(people).where(people.c.user_id.in_(ids)))} if ids else {}
+        infos = member_infos(self._conn, self._actor, ids) if include_orgs else {}
         items = []
         for row in rows:
-            m = row._mapping
-            membership = Membership(**{c.name: m[f"m_{c.name}"] for c in _RETURNING})
-            orgs = infos.get(m["user_id"], ()) if include_orgs else None
-            items.append(Member(User.from_row(row, orgs), membership))
+            user = found.get(row._mapping["user_id"])
+            if user is None:  # deleted between the two reads
+                continue
+            orgs = infos.get(row._mapping["user_id"], ()) if include_orgs else None
+            items.append(Member(User.from_row(user, orgs), Membership.from_row(row)))
         return Page(items, total, page.page_number, page.page_size)
 
     # --- helpers ----------------------------------------------------------------

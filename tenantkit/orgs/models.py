@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from tenantkit.principal import OrgMemberInfo
@@ -266,7 +266,9 @@ class FeatureFlag:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    audit_id: int
+    #: The project-wide sequence number; None on an end user's session, where
+    #: it would count other orgs' changes.
+    audit_id: int | None
     org_id: str | None
     actor_user_id: str | None
     actor_kind: str
@@ -278,7 +280,7 @@ class AuditEntry:
 
     @classmethod
     def from_row(cls, row: Any) -> AuditEntry:
-        return cls(**_fields(cls, row))
+        return cls(**{"audit_id": None, **_fields(cls, row)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +289,8 @@ class Settings:
     all_users_must_be_in_org: bool
     max_orgs_per_user: int | None
     org_word: str
+    #: How long an invite may live at most (the database refuses longer ones).
+    max_invite_expiry: timedelta
 
     @classmethod
     def from_row(cls, row: Any) -> Settings:

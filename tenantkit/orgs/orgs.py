@@ -3,19 +3,37 @@
 Deleting an org deletes its memberships, invites, API keys and feature flags
 (foreign keys ON DELETE CASCADE) and, for the app's tenant tables, their rows:
 tenant tables reference `tenantkit.orgs` ON DELETE CASCADE, so an org's data
-goes with it in the same transaction. Its audit trail stays (no foreign key).
+goes with it in the same transaction. Its audit trail stays (no foreign key),
+and its id is tombstoned: no org is ever created with it again (409), so no
+new org inherits an old one's trail.
+
+An end user creates an org through `tenantkit.create_org_as_owner`, which
+draws the id itself, and reads only the bound org (`tenantkit.current_org()`).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final, Literal, get_args
 
-from sqlalchemy import ColumnElement, any_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    any_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from tenantkit.errors import Forbidden, InvalidField, NotFound
-from tenantkit.orgs._db import Conn, like_pattern, missing_or_refused, run, uuid_param
+from tenantkit.orgs._db import Conn, like_pattern, missing_or_refused, run
+from tenantkit.orgs._sources import from_function, orgs_source
 from tenantkit.orgs._validate import (
     check_domain,
     check_id,
@@ -102,7 +120,9 @@ class Orgs:
         org_id: str | None = None,
     ) -> Org:
         """A new org. An end user creates it through `create_org_as_owner` and
-        becomes its first role; plan settings are then the backend's to set."""
+        becomes its first role; the database draws its id, and plan settings are
+        then the backend's to set. The backend may choose `org_id`, but never
+        the id of a deleted org (Conflict)."""
         fields: dict[str, Any] = {"name": name}
         given = {
             "domain": domain, "domain_autojoin": enable_auto_joining_by_domain,
@@ -116,22 +136,22 @@ class Orgs:
         if metadata is not None:
             fields["metadata"] = metadata
         clean = {k: _clean(k, v) for k, v in fields.items()}
-        new_id = check_id("org_id", org_id) if org_id is not None else str(uuid.uuid4())
         if clean.get("domain_restrict") and not clean.get("domain"):
             raise InvalidField("domain", "is required when members must have a matching domain")
 
         if self._actor.is_end_user:
-            beyond = sorted(set(clean) - {"name", "metadata"})
+            # The database draws the id: a chosen one could only probe which ids exist.
+            chosen = {"org_id"} if org_id is not None else set()
+            beyond = sorted((set(clean) - {"name", "metadata"}) | chosen)
             if beyond:
                 raise Forbidden(
                     f"an end user may only set name and metadata ({', '.join(beyond)} given)"
                 )
-            run(self._conn, select(func.tenantkit.create_org_as_owner(
-                uuid_param(new_id), literal(clean["name"]),
-                json_value(clean.get("metadata", {})),
-            )))
-            return self.fetch(new_id)
+            created = from_function(orgs, func.tenantkit.create_org_as_owner(
+                literal(clean["name"]), json_value(clean.get("metadata", {}))))
+            return Org.from_row(run(self._conn, select(created)).one())
 
+        new_id = check_id("org_id", org_id) if org_id is not None else str(uuid.uuid4())
         stmt = audited(
             insert(orgs).values(org_id=new_id, url_safe_org_name="", **clean).returning(*orgs.c),
             actor=self._actor, action="org.created", target_type="org",
@@ -141,18 +161,20 @@ class Orgs:
         return Org.from_row(run(self._conn, stmt).one())
 
     def fetch(self, org_id: str) -> Org:
-        return self._fetch_one(orgs.c.org_id == check_id("org_id", org_id))
+        org_id = check_id("org_id", org_id)
+        return self._fetch_one(lambda o: o.c.org_id == org_id)
 
     def fetch_by_external_id(self, external_id: str) -> Org:
-        return self._fetch_one(orgs.c.external_id == check_text("external_id", external_id))
+        wanted = check_text("external_id", external_id)
+        return self._fetch_one(lambda o: o.c.external_id == wanted)
 
     def fetch_by_legacy_org_id(self, legacy_org_id: str) -> Org:
-        return self._fetch_one(
-            orgs.c.legacy_org_id == check_text("legacy_org_id", legacy_org_id)
-        )
+        wanted = check_text("legacy_org_id", legacy_org_id)
+        return self._fetch_one(lambda o: o.c.legacy_org_id == wanted)
 
-    def _fetch_one(self, where: ColumnElement[bool]) -> Org:
-        row = run(self._conn, select(orgs).where(where)).one_or_none()
+    def _fetch_one(self, where: Callable[[FromClause], ColumnElement[bool]]) -> Org:
+        o = orgs_source(self._actor)
+        row = run(self._conn, select(o).where(where(o))).one_or_none()
         if row is None:
             raise NotFound("org not found")
         return Org.from_row(row)
@@ -174,20 +196,21 @@ class Orgs:
         page = page or PageRequest()
         if order_by not in ORG_ORDERS:
             raise InvalidField("order_by", f"must be one of {', '.join(ORG_ORDERS)}")
+        o = orgs_source(self._actor)
         where: list[ColumnElement[bool]] = []
         if name is not None:
             pattern = like_pattern(check_text("name", name, max_length=200))
-            where.append(orgs.c.name.ilike(pattern))
+            where.append(o.c.name.ilike(pattern))
         if domain is not None:
             wanted = check_domain("domain", domain)
-            in_extra = literal(wanted) == any_(orgs.c.extra_domains)
-            where.append(or_(orgs.c.domain == wanted, in_extra))
+            in_extra = literal(wanted) == any_(o.c.extra_domains)
+            where.append(or_(o.c.domain == wanted, in_extra))
         if legacy_org_id is not None:
-            where.append(orgs.c.legacy_org_id == check_text("legacy_org_id", legacy_org_id))
-        keys = ([orgs.c.name, orgs.c.org_id] if order_by == "NAME"
-                else [orgs.c.created_at, orgs.c.org_id])
+            where.append(o.c.legacy_org_id == check_text("legacy_org_id", legacy_org_id))
+        keys = ([o.c.name, o.c.org_id] if order_by == "NAME"
+                else [o.c.created_at, o.c.org_id])
         rows, total = fetch_page(
-            self._conn, columns=list(orgs.c), from_=orgs, where=where, keys=keys,
+            self._conn, columns=list(o.c), from_=o, where=where, keys=keys,
             descending=order_by == "CREATED_AT_DESC", page=page, with_total=with_total,
         )
         return Page([Org.from_row(r) for r in rows], total, page.page_number, page.page_size)
@@ -204,8 +227,11 @@ class Orgs:
         if "custom_role_mapping_name" in clean:
             RoleMappings(self._conn, self._actor)._check_members_fit(
                 org_id, clean["custom_role_mapping_name"])
+        # An end user may read no org column but org_id: the row comes back
+        # through current_org() instead.
+        returned = [orgs.c.org_id] if self._actor.is_end_user else list(orgs.c)
         stmt = audited(
-            update(orgs).where(orgs.c.org_id == org_id).values(**clean).returning(*orgs.c),
+            update(orgs).where(orgs.c.org_id == org_id).values(**clean).returning(*returned),
             actor=self._actor, action="org.updated", target_type="org",
             target_id=lambda c: c.org_id, org_id=lambda c: c.org_id,
             metadata={"changed": sorted(clean)},
@@ -215,17 +241,22 @@ class Orgs:
             raise missing_or_refused(
                 self._conn, select(orgs.c.org_id).where(orgs.c.org_id == org_id), "org"
             )
-        return Org.from_row(row)
+        return self.fetch(org_id) if self._actor.is_end_user else Org.from_row(row)
 
     def delete(self, org_id: str) -> None:
         """Delete the org with its memberships, invites, keys, flags and tenant rows."""
         org_id = check_id("org_id", org_id)
+        # The audit row names the org; an end user reads the name through current_org().
+        name: ColumnElement[Any] | None = None
+        if self._actor.is_end_user:
+            name = literal(self.fetch(org_id).name)
         stmt = audited(
             delete(orgs).where(orgs.c.org_id == org_id)
-            .returning(orgs.c.org_id, orgs.c.name),
+            .returning(*([orgs.c.org_id] if name is not None else [orgs.c.org_id, orgs.c.name])),
             actor=self._actor, action="org.deleted", target_type="org",
             target_id=lambda c: c.org_id, org_id=lambda c: c.org_id,
-            row_metadata=lambda c: func.jsonb_build_object("name", c.name),
+            row_metadata=lambda c: func.jsonb_build_object(
+                "name", name if name is not None else c.name),
         )
         if run(self._conn, stmt).one_or_none() is None:
             raise missing_or_refused(

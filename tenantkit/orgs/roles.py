@@ -13,6 +13,7 @@ from sqlalchemy import func, insert, select, update
 
 from tenantkit.errors import InvalidField, NotFound
 from tenantkit.orgs._db import Conn, run
+from tenantkit.orgs._sources import orgs_source
 from tenantkit.orgs._validate import check_id, check_name, check_role
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited
@@ -22,11 +23,15 @@ from tenantkit.schema import orgs, role_mappings, roles
 __all__ = ["RoleMappings", "load_role_mappings"]
 
 
-def load_role_mappings(conn: Conn) -> dict[str | None, RoleMapping]:
-    """Every mapping by name, plus the default one under the key None."""
+def load_role_mappings(conn: Conn, actor: Actor) -> dict[str | None, RoleMapping]:
+    """Every mapping by name, plus the default one under the key None.
+
+    `num_orgs_subscribed` counts the orgs `actor` may see (an end user: the bound org).
+    """
+    visible = orgs_source(actor)
     subscribed = (
         select(func.count())
-        .where(orgs.c.custom_role_mapping_name == role_mappings.c.name)
+        .where(visible.c.custom_role_mapping_name == role_mappings.c.name)
         .scalar_subquery()
     )
     rows = run(
@@ -71,11 +76,12 @@ class RoleMappings:
 
     def list(self) -> list[RoleMapping]:
         """Every mapping, by name, with how many orgs subscribe to it."""
-        found = load_role_mappings(self._conn)
+        found = load_role_mappings(self._conn, self._actor)
         return [m for key, m in sorted(found.items(), key=lambda kv: str(kv[0])) if key is not None]
 
     def fetch(self, name: str) -> RoleMapping:
-        found = load_role_mappings(self._conn).get(check_name("custom_role_mapping_name", name))
+        wanted = check_name("custom_role_mapping_name", name)
+        found = load_role_mappings(self._conn, self._actor).get(wanted)
         if found is None:
             raise NotFound(f"no role mapping named {name!r}")
         return found
@@ -136,7 +142,7 @@ class RoleMappings:
     def _check_members_fit(self, org_id: str, name: str | None) -> None:
         from tenantkit.schema import memberships
 
-        mappings = load_role_mappings(self._conn)
+        mappings = load_role_mappings(self._conn, self._actor)
         target = mappings.get(name)
         if target is None:
             raise InvalidField("custom_role_mapping_name", "does not exist")

@@ -1,7 +1,9 @@
-"""Project-wide settings (one row): who may create orgs, orgs per user, the org word."""
+"""Project-wide settings (one row): who may create orgs, orgs per user, the org word,
+how long invites may live."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Final
 
 from sqlalchemy import func, literal, select, update
@@ -16,9 +18,10 @@ from tenantkit.schema import settings
 
 __all__ = ["ProjectSettings"]
 
-UPDATABLE: Final = frozenset(
-    {"users_can_create_orgs", "all_users_must_be_in_org", "max_orgs_per_user", "org_word"}
-)
+UPDATABLE: Final = frozenset({
+    "users_can_create_orgs", "all_users_must_be_in_org", "max_orgs_per_user", "org_word",
+    "max_invite_expiry",
+})
 
 
 class ProjectSettings:
@@ -43,6 +46,10 @@ class ProjectSettings:
                 clean[field] = None if value is None else check_positive(field, value)
             elif field == "org_word":
                 clean[field] = check_name(field, value, max_length=50)
+            elif field == "max_invite_expiry":
+                if not isinstance(value, timedelta) or value < timedelta(minutes=1):
+                    raise InvalidField(field, "must be a duration of at least one minute")
+                clean[field] = value
             elif isinstance(value, bool):
                 clean[field] = value
             else:

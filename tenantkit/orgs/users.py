@@ -1,20 +1,37 @@
 """Users: create, fetch (one or many), search, update, disable, delete, autojoin.
 
 User rows are project-wide, so writing them is backend work: the app role has
-no INSERT or UPDATE on users, and an end user's attempt is refused (403). An
-end user may read the members of their bound org.
+no privilege on users, and an end user's attempt is refused (403). An end user
+reads the members of their bound org, through `tenantkit.current_org_users()`
+(see `_sources`).
+
+Email confirmation is what domain rules trust: only a confirmed email
+auto-joins or passes a domain restriction. Changing an email makes it
+unconfirmed again (the database enforces it), and confirming it later
+(`update(..., email_confirmed=True)`) auto-joins matching orgs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Literal, get_args
 
-from sqlalchemy import ColumnElement, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from tenantkit.errors import FeatureDisabled, InvalidField, NotFound
 from tenantkit.orgs._db import Conn, like_pattern, missing_or_refused, run, uuid_param
 from tenantkit.orgs._orginfo import member_infos
+from tenantkit.orgs._sources import users_source
 from tenantkit.orgs._validate import (
     MAX_IDS,
     check_email,
@@ -88,10 +105,14 @@ class Users:
         password: str | None = None,
         autojoin: bool = True,
     ) -> User:
-        """A new user; with `autojoin` they join orgs whose autojoin domain matches.
+        """A new user; with `autojoin` and a confirmed email they join the orgs
+        whose autojoin domains match it.
 
-        `isolated_org_id` creates the user inside that isolated org (the same
-        email may then exist once per isolated org and once project-wide).
+        An unconfirmed user joins nothing now; they auto-join when the email is
+        confirmed (the database does it, whatever `autojoin` said here).
+        `autojoin=False` only skips joining at creation. `isolated_org_id`
+        creates the user inside that isolated org (the same email may then exist
+        once per isolated org and once project-wide).
         """
         if password is not None:
             raise FeatureDisabled("tenantkit stores no passwords; authenticate users elsewhere")
@@ -112,7 +133,7 @@ class Users:
             row_metadata=row_json("email"),
         )
         user = User.from_row(run(self._conn, stmt).one())
-        if autojoin and isolated_org_id is None:
+        if autojoin and user.email_confirmed and isolated_org_id is None:
             self.autojoin(user.user_id)
         return user
 
@@ -127,7 +148,10 @@ class Users:
             raise InvalidField("isolated_org_id", "the org is not isolated")
 
     def autojoin(self, user_id: str) -> list[str]:
-        """Join the user to every org whose autojoin domains match their email; the org ids."""
+        """Join the user to every org whose autojoin domains match their email; the org ids.
+
+        Joins nothing while the email is unconfirmed (backend work: refused to end users).
+        """
         user_id = check_id("user_id", user_id)
         joined = run(self._conn, select(func.tenantkit.autojoin_by_domain(
             uuid_param(user_id), literal(self._actor.kind), uuid_param(self._actor.user_id),
@@ -138,25 +162,23 @@ class Users:
     # --- read -------------------------------------------------------------------
 
     def fetch(self, user_id: str, *, include_orgs: bool = False) -> User:
-        return self._one(users.c.user_id == check_id("user_id", user_id), include_orgs)
+        user_id = check_id("user_id", user_id)
+        return self._one(lambda u: u.c.user_id == user_id, include_orgs, user_ids=[user_id])
 
     def fetch_by_email(
         self, email: str, *, include_orgs: bool = False, isolated_org_id: str | None = None
     ) -> User:
         """The user with `email` project-wide, or inside the isolated org given."""
-        return self._one(
-            (users.c.email == check_email("email", email)) & self._scope(isolated_org_id),
-            include_orgs,
-        )
+        address = check_email("email", email)
+        scope = self._scope(isolated_org_id)
+        return self._one(lambda u: (u.c.email == address) & scope(u), include_orgs)
 
     def fetch_by_username(
         self, username: str, *, include_orgs: bool = False, isolated_org_id: str | None = None
     ) -> User:
-        return self._one(
-            (func.lower(users.c.username) == check_name("username", username).lower())
-            & self._scope(isolated_org_id),
-            include_orgs,
-        )
+        wanted = check_name("username", username).lower()
+        scope = self._scope(isolated_org_id)
+        return self._one(lambda u: (func.lower(u.c.username) == wanted) & scope(u), include_orgs)
 
     def fetch_many(
         self,
@@ -177,20 +199,22 @@ class Users:
         wanted = list(values)
         if len(wanted) > MAX_IDS:
             raise InvalidField(name, f"at most {MAX_IDS} values")
+        u = users_source(self._actor, user_ids=check_ids(name, wanted)
+                         if name == "user_ids" else None)
         column: ColumnElement[Any]
         if name == "user_ids":
             keys = check_ids(name, wanted)
-            column = users.c.user_id
+            column = u.c.user_id
         elif name == "emails":
             keys = list(dict.fromkeys(check_email(name, v) for v in wanted))
-            column = users.c.email
+            column = u.c.email
         else:
             keys = list(dict.fromkeys(check_name(name, v, max_length=100).lower() for v in wanted))
-            column = func.lower(users.c.username)
+            column = func.lower(u.c.username)
         where: ColumnElement[bool] = column.in_(keys)
         if name != "user_ids":
-            where = where & users.c.isolated_org_id.is_(None)
-        found = self._many(where, include_orgs)
+            where = where & u.c.isolated_org_id.is_(None)
+        found = self._many(u, where, include_orgs)
         by_key: dict[str, User] = {}
         for user in found:
             key = {"user_ids": user.user_id, "emails": user.email,
@@ -207,54 +231,61 @@ class Users:
         legacy_user_id: str | None = None,
         include_orgs: bool = False,
     ) -> Page[User]:
-        """Users whose email or username contains `email_or_username` (case-insensitive)."""
+        """Users whose email or username contains `email_or_username` (case-insensitive).
+
+        On an end user's session: the members of the bound org only.
+        """
         page = page or PageRequest()
         if order_by not in USER_ORDERS:
             raise InvalidField("order_by", f"must be one of {', '.join(USER_ORDERS)}")
+        u = users_source(self._actor)
         where: list[ColumnElement[bool]] = []
         if email_or_username is not None:
             text = check_text("email_or_username", email_or_username, max_length=320)
             pattern = like_pattern(text)
-            where.append(or_(users.c.email.ilike(pattern), users.c.username.ilike(pattern)))
+            where.append(or_(u.c.email.ilike(pattern), u.c.username.ilike(pattern)))
         if legacy_user_id is not None:
-            where.append(users.c.legacy_user_id == check_text("legacy_user_id", legacy_user_id))
+            where.append(u.c.legacy_user_id == check_text("legacy_user_id", legacy_user_id))
         keys: list[ColumnElement[Any]]
         if order_by.startswith("CREATED_AT"):
-            keys = [users.c.created_at, users.c.user_id]
+            keys = [u.c.created_at, u.c.user_id]
         elif order_by.startswith("LAST_ACTIVE_AT"):
             # Never-active users sort first ascending; a key must not be NULL.
             never = literal("-infinity").cast(users.c.created_at.type)
-            keys = [func.coalesce(users.c.last_active_at, never), users.c.user_id]
+            keys = [func.coalesce(u.c.last_active_at, never), u.c.user_id]
         elif order_by == "EMAIL":
-            keys = [users.c.email, users.c.user_id]
+            keys = [u.c.email, u.c.user_id]
         else:
-            keys = [func.coalesce(func.lower(users.c.username), ""), users.c.user_id]
+            keys = [func.coalesce(func.lower(u.c.username), ""), u.c.user_id]
         rows, total = fetch_page(
-            self._conn, columns=list(users.c), from_=users, where=where, keys=keys,
+            self._conn, columns=list(u.c), from_=u, where=where, keys=keys,
             descending=order_by.endswith("_DESC"), page=page,
         )
         return Page(self._with_orgs(rows, include_orgs), total, page.page_number, page.page_size)
 
     @staticmethod
-    def _scope(isolated_org_id: str | None) -> ColumnElement[bool]:
+    def _scope(isolated_org_id: str | None) -> Callable[[FromClause], ColumnElement[bool]]:
         if isolated_org_id is None:
-            return users.c.isolated_org_id.is_(None)
-        return users.c.isolated_org_id == check_id("isolated_org_id", isolated_org_id)
+            return lambda u: u.c.isolated_org_id.is_(None)
+        org_id = check_id("isolated_org_id", isolated_org_id)
+        return lambda u: u.c.isolated_org_id == org_id
 
-    def _one(self, where: ColumnElement[bool], include_orgs: bool) -> User:
-        found = self._many(where, include_orgs)
+    def _one(self, where: Callable[[FromClause], ColumnElement[bool]], include_orgs: bool,
+             user_ids: Sequence[str] | None = None) -> User:
+        u = users_source(self._actor, user_ids=user_ids)
+        found = self._many(u, where(u), include_orgs)
         if not found:
             raise NotFound("user not found")
         return found[0]
 
-    def _many(self, where: ColumnElement[bool], include_orgs: bool) -> list[User]:
-        rows = run(self._conn, select(users).where(where).order_by(users.c.user_id)).all()
+    def _many(self, u: FromClause, where: ColumnElement[bool], include_orgs: bool) -> list[User]:
+        rows = run(self._conn, select(u).where(where).order_by(u.c.user_id)).all()
         return self._with_orgs(rows, include_orgs)
 
     def _with_orgs(self, rows: Sequence[Any], include_orgs: bool) -> list[User]:
         if not include_orgs:
             return [User.from_row(r) for r in rows]
-        infos = member_infos(self._conn, [r._mapping["user_id"] for r in rows])
+        infos = member_infos(self._conn, self._actor, [r._mapping["user_id"] for r in rows])
         return [User.from_row(r, infos.get(r._mapping["user_id"], ())) for r in rows]
 
     # --- write ------------------------------------------------------------------
@@ -266,11 +297,18 @@ class Users:
 
     def update_email(self, user_id: str, new_email: str, *,
                      require_email_confirmation: bool = True) -> User:
+        """Change the email; it is unconfirmed until confirmed (PropelAuth's semantics).
+
+        `require_email_confirmation=False` confirms the new address at once, in
+        a second statement (the database never lets a changed email keep the
+        old confirmation), which auto-joins orgs of its domain.
+        """
         email = check_email("new_email", new_email)
-        return self._update(
-            user_id, {"email": email, "email_confirmed": not require_email_confirmation},
-            "user.email_changed", {"email": email},
-        )
+        changed = self._update(user_id, {"email": email}, "user.email_changed", {"email": email})
+        if require_email_confirmation:
+            return changed
+        return self._update(user_id, {"email_confirmed": True}, "user.email_confirmed",
+                            {"email": email})
 
     def disable(self, user_id: str) -> User:
         """Disabled users keep their memberships but are no member anywhere until enabled."""

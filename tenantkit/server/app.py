@@ -11,6 +11,7 @@ from tenantkit.issuer import TokenIssuer
 from tenantkit.server.auth import IntegrationKeys
 from tenantkit.server.deps import ServerState
 from tenantkit.server.errors import install_error_handlers
+from tenantkit.server.guard import DEFAULT_MAX_BODY_BYTES, RequestGuard, check_max_body_bytes
 from tenantkit.server.ratelimit import RateLimit, RateLimiter
 from tenantkit.server.routes import extensions, invites, orgs, tokens, users
 
@@ -23,12 +24,16 @@ def create_app(
     issuer: TokenIssuer | None = None,
     rate_limit: RateLimit | None = None,
     key_cache_seconds: float = 5.0,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The backend API on `engine`, which must connect as the service role.
 
     issuer: signs `POST /api/backend/v1/access_token` and publishes its key at the
     token verification metadata paths; without it those answer 426.
     rate_limit: per integration key; None (the default) turns limiting off.
+    max_body_bytes: larger request bodies are refused with 413 (default 1 MiB),
+    counted as they arrive; see `tenantkit.server.guard` for every check made
+    before a handler runs (hostile strings are 400, a hostile Authorization 401).
     """
     app = FastAPI(
         title="tenantkit backend API",
@@ -43,6 +48,7 @@ def create_app(
         issuer=issuer,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestGuard, max_body_bytes=check_max_body_bytes(max_body_bytes))
     for module in (orgs, users, invites, tokens, extensions):
         app.include_router(module.router)
     _document_errors_only(app)

@@ -8,6 +8,7 @@ effect within that window.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -20,15 +21,22 @@ from tenantkit.orgs._secrets import hash_secret
 
 __all__ = ["IntegrationKeys", "bearer_secret"]
 
+_KEY = re.compile(r"[\x21-\x7e]{1,512}")
+
 
 def bearer_secret(header: str | None) -> str:
-    """The key in an `Authorization: Bearer <key>` header, or Unauthorized."""
+    """The key in an `Authorization: Bearer <key>` header, or Unauthorized.
+
+    The key must be visible ASCII (as every key tenantkit makes is): NUL, control
+    characters and anything else never reach the hash or the database.
+    """
     if not header:
         raise Unauthorized("missing Authorization header")
     scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip() or " " in secret.strip():
+    secret = secret.strip(" ")
+    if scheme.lower() != "bearer" or _KEY.fullmatch(secret) is None:
         raise Unauthorized("expected Authorization: Bearer <integration API key>")
-    return secret.strip()
+    return secret
 
 
 class IntegrationKeys:

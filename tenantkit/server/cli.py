@@ -19,6 +19,7 @@ import sqlalchemy
 from tenantkit.issuer import DEFAULT_ISSUER, TokenIssuer
 from tenantkit.migrate import normalize_url, upgrade
 from tenantkit.orgs import Actor, Management
+from tenantkit.server.guard import DEFAULT_MAX_BODY_BYTES
 from tenantkit.sqlfiles import DatabaseRoles
 
 __all__ = ["create_integration_command", "serve_command"]
@@ -86,10 +87,13 @@ def _issuer(key_path: Path, issuer: str) -> TokenIssuer:
 @click.option("--issuer", default=DEFAULT_ISSUER, show_default=True, help="The tokens' iss.")
 @click.option("--rate-limit", type=click.IntRange(min=1), default=None,
               help="Requests per minute per integration key (default: no limit).")
+@click.option("--max-body-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_BODY_BYTES,
+              show_default=True, help="Larger request bodies are refused with 413.")
 @click.option("--no-key", is_flag=True, help="Do not create and print an integration key.")
 def serve_command(
     database_url: str | None, service_url: str | None, app_role: str, service_role: str,
-    host: str, port: int, key_path: Path, issuer: str, rate_limit: int | None, no_key: bool,
+    host: str, port: int, key_path: Path, issuer: str, rate_limit: int | None,
+    max_body_bytes: int, no_key: bool,
 ) -> None:
     """Serve the PropelAuth-compatible backend API."""
     import uvicorn
@@ -112,7 +116,8 @@ def serve_command(
         engine = sqlalchemy.create_engine(serving, pool_size=10, max_overflow=10)
         stack.callback(engine.dispose)
         app = create_app(engine, issuer=_issuer(key_path, issuer),
-                         rate_limit=RateLimit(rate_limit) if rate_limit else None)
+                         rate_limit=RateLimit(rate_limit) if rate_limit else None,
+                         max_body_bytes=max_body_bytes)
         click.echo(f"serving on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
         # uvicorn re-raises SIGTERM after its graceful shutdown, with the handler it
         # found installed; make that an exit, so the embedded server is stopped too.

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from tenantkit.errors import InvalidField, RateLimited, TenantkitError
 from tenantkit.server.schemas import ErrorBody
 
-__all__ = ["ERROR_RESPONSES", "install_error_handlers"]
+__all__ = ["ERROR_RESPONSES", "PayloadTooLarge", "install_error_handlers"]
 
 _log = logging.getLogger("tenantkit.server")
 
@@ -23,6 +23,7 @@ _DESCRIPTIONS = {
     403: "Not allowed (a rule of the org or the project refused it)",
     404: "Not found",
     409: "Conflict with existing state, or a limit reached",
+    413: "Request body larger than the server's limit (1 MiB by default)",
     426: "Feature disabled",
     429: "Rate limited; see Retry-After",
 }
@@ -30,7 +31,15 @@ _DESCRIPTIONS = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": text, "model": ErrorBody} for status, text in _DESCRIPTIONS.items()
 }
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+_HTTP_CODES = {400: "invalid_field", 401: "unauthorized", 404: "not_found",
+               405: "method_not_allowed", 413: "payload_too_large"}
+
+
+class PayloadTooLarge(TenantkitError):
+    """The request body exceeds the server's `max_body_bytes`."""
+
+    status_code = 413
+    code = "payload_too_large"
 
 
 def _field(loc: tuple[Any, ...]) -> str:

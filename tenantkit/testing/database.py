@@ -111,6 +111,17 @@ def provision_database(server: RunningServer) -> TestDatabase:
                 sql.Identifier(db.name), sql.Identifier(db.owner)
             )
         )
+        # Temporary tables are session objects that outlive a request on a pooled
+        # connection and shadow unqualified names: the app role gets none (doctor
+        # asks for this). Only the owner keeps TEMPORARY, for migrations and doctor.
+        conn.execute(
+            sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(db.name))
+        )
+        conn.execute(
+            sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(
+                sql.Identifier(db.name), sql.Identifier(db.owner)
+            )
+        )
     with psycopg.connect(db.conninfo("owner"), autocommit=True) as conn:
         # The app's own tables live in public, owned by the owner; PostgreSQL 15+
         # no longer lets every role create there, and older servers are aligned.

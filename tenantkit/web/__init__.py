@@ -5,7 +5,9 @@
   bound `Session` / `AsyncSession` dependencies (needs the `fastapi` extra);
 - `tenantkit.web.flask`: a Flask extension, decorators and a bound session
   (needs the `flask` extra);
-- `Requirement`s and org id extractors, shared by all three.
+- `Requirement`s and org id extractors, shared by all three. Every org a request
+  names (each extractor, the route's `org_id`, the middleware's) must be the
+  same one, or it is refused with 400 before any database work.
 
 This package imports no web framework; the framework modules do, on import.
 """
@@ -17,6 +19,7 @@ from tenantkit.web.extractors import (
     RequestView,
     active_org,
     header,
+    org_from,
     path_param,
     query_param,
 )
@@ -34,6 +37,7 @@ __all__ = [
     "authorize",
     "bearer_token",
     "header",
+    "org_from",
     "path_param",
     "query_param",
     "request_auth",

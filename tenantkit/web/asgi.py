@@ -11,7 +11,8 @@ FastAPI or any ASGI app). Other scope types (lifespan) pass through untouched.
 Refusals are answered here, before the app runs, so a bad token never reaches a
 handler, a database session or a pool connection:
 - HTTP: a JSON body `{"error": ..., "message": ...}` with 401 (and
-  `WWW-Authenticate: Bearer`), 403, or 400 for an ambiguous org id;
+  `WWW-Authenticate: Bearer`), 403, or 400 for an org id that is repeated, not
+  a UUID, or named differently by two sources (see `tenantkit.web.extractors`);
 - websocket: `websocket.close` with code 1008 (policy violation) in answer to
   the connect, before any accept (servers answer the handshake with 403).
 
@@ -30,7 +31,7 @@ from tenantkit.errors import TenantkitError, Unauthorized
 from tenantkit.tokens import TokenVerifier
 from tenantkit.web._types import ASGIApp, Receive, Scope, Send
 from tenantkit.web.auth import SCOPE_KEY, RequestAuth, authenticate, authorize
-from tenantkit.web.extractors import Ambiguous, OrgIdExtractor
+from tenantkit.web.extractors import Ambiguous, OrgFrom, OrgIdSources, sources_with_route
 from tenantkit.web.requirements import Requirement
 
 __all__ = [
@@ -102,8 +103,10 @@ class TenantMiddleware:
     """Verify the token, check the org requirement, bind the `TenantContext`.
 
     verifier: the `TokenVerifier` (share one; its cache makes repeat tokens cheap).
-    org_id: where requests name their org (see `tenantkit.web.extractors`);
-        None: no org is resolved and nothing is bound.
+    org_id: where requests name their org (see `tenantkit.web.extractors`): one
+        extractor, or a list of them that must agree. When the scope is already
+        routed (route-level middleware), the routed `org_id` parameter must
+        agree too. None: no org is resolved and nothing is bound.
     require: a `Requirement` checked in that org. Without one, a request naming
         an org must be a member of it and a request naming none is only
         authenticated; with one, a request naming no org is refused (403).
@@ -117,7 +120,7 @@ class TenantMiddleware:
         app: ASGIApp,
         *,
         verifier: TokenVerifier,
-        org_id: OrgIdExtractor | None = None,
+        org_id: OrgIdSources | None = None,
         require: Requirement | None = None,
         optional: bool = False,
         public_paths: Collection[str] = (),
@@ -128,7 +131,7 @@ class TenantMiddleware:
             raise TypeError("require must be a tenantkit.web.Requirement")
         self.app = app
         self.verifier = verifier
-        self.org_id = org_id
+        self.org_id: OrgFrom | None = None if org_id is None else sources_with_route(org_id)
         self.require = require
         self.optional = optional
         self.public_paths = frozenset(public_paths)
@@ -143,7 +146,7 @@ class TenantMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            auth = self._check(view)
+            auth = self._check(view, request_auth(scope))
         except TenantkitError as error:
             if kind == "http":
                 await _send_error(send, error)
@@ -157,13 +160,18 @@ class TenantMiddleware:
         with tenant_context(auth.context):
             await self.app(scope, receive, send)
 
-    def _check(self, view: ScopeView) -> RequestAuth:
+    def _check(self, view: ScopeView, outer: RequestAuth | None) -> RequestAuth:
         try:
             authorization = view.header("authorization")
         except Ambiguous:
             raise Unauthorized("more than one authorization header") from None
         principal = authenticate(self.verifier, authorization, optional=self.optional)
-        org_id = self.org_id(view, principal) if self.org_id is not None else None
+        org_id = None
+        if self.org_id is not None:
+            # An enclosing TenantMiddleware's org (app-wide, with this one per route)
+            # is one more source that must agree.
+            also = () if outer is None else (("an enclosing TenantMiddleware", outer.org_id),)
+            org_id = self.org_id.resolve(view, principal, also=also)
         return authorize(principal, org_id, self.require)
 
 

@@ -2,7 +2,8 @@
 
 1. `bearer_token`: the Authorization header to a token (401 when missing or malformed);
 2. `TokenVerifier.verify`: the token to a `Principal` (401);
-3. an org extractor: the org the request names (400 when ambiguous);
+3. the org extractors: the one org the request names (400 when a value is
+   repeated or not a UUID, or when two sources name different orgs);
 4. a `Requirement`: the caller's membership in that org (403);
 5. a `TenantContext(user_id, org_id)` to bind for the request.
 
@@ -16,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from tenantkit.context import TenantContext
-from tenantkit.errors import Unauthorized
+from tenantkit.errors import Forbidden, Unauthorized
 from tenantkit.principal import OrgMemberInfo, Principal
 from tenantkit.tokens import TokenVerifier
 from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
@@ -27,9 +28,10 @@ __all__ = ["SCOPE_KEY", "RequestAuth", "authenticate", "authorize", "bearer_toke
 SCOPE_KEY = "tenantkit.auth"
 
 _MEMBER = Requirement.member()
-# One run of non-whitespace: scanned in C (a per-character Python loop over a
-# kilobyte token was most of the middleware's cost).
-_ONE_WORD = re.compile(r"\S+")
+# One run of visible ASCII: scanned in C (a per-character Python loop over a
+# kilobyte token was most of the middleware's cost). NUL, control characters and
+# anything beyond ASCII are refused here, before the verifier sees them.
+_ONE_WORD = re.compile(r"[\x21-\x7e]+")
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -83,11 +85,16 @@ def authorize(
 
     No org and no explicit requirement: authenticated only, nothing bound. An org
     without a requirement still demands membership; a requirement without an org
-    is `Forbidden` ("required org is unspecified"), as in PropelAuth.
+    is `Forbidden` ("required org is unspecified"), as in PropelAuth. The context
+    binds exactly `org_id`, the org the requirement was checked in.
     """
     if org_id is None and requirement is None:
         return RequestAuth(principal)
     member_info = (requirement or _MEMBER).check(principal, org_id)
     assert principal is not None  # check() raised Unauthorized otherwise
-    org = member_info.org_id
-    return RequestAuth(principal, org, member_info, TenantContext(principal.user_id, org))
+    assert org_id is not None  # and Forbidden ("required org is unspecified")
+    if member_info.org_id != org_id:
+        # A principal whose membership record names another org than its key
+        # (the token verifier refuses such claims; a hand-built one might not).
+        raise Forbidden("user is not a member of this org")
+    return RequestAuth(principal, org_id, member_info, TenantContext(principal.user_id, org_id))

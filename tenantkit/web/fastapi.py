@@ -21,11 +21,14 @@ Dependencies (each raises 401 without a valid token, 403 when not allowed):
   transaction per request, committed when the endpoint returns (before the
   response is sent) and rolled back when it raises anything.
 
-With `TenantMiddleware` in front, the dependencies reuse its verified principal
-and its org (never a different one); without it, they verify the header
-themselves. The org comes from the route's `org_id` path parameter unless
-`org_id=` names another extractor. Authentication always completes before a
-session exists, so a refused request never takes a pool connection.
+With `TenantMiddleware` in front, the dependencies reuse its verified principal;
+without it, they verify the header themselves. The org comes from the route's
+`org_id` path parameter unless `org_id=` names other extractors. Every org the
+request names must be the same one, or the request is refused with 400: the
+middleware's, each of `org_id=`'s, and the route's `org_id` parameter. So the
+org that was authorised is the org that is bound and the org the endpoint is
+handed. Authentication and that check complete before a session exists, so a
+refused request never takes a pool connection.
 """
 
 from __future__ import annotations
@@ -54,7 +57,13 @@ from tenantkit.tokens import TokenVerifier
 from tenantkit.web._sessions import finish_session
 from tenantkit.web.asgi import ScopeView, request_auth
 from tenantkit.web.auth import RequestAuth, authenticate, authorize
-from tenantkit.web.extractors import Ambiguous, OrgIdExtractor, path_param
+from tenantkit.web.extractors import (
+    Ambiguous,
+    OrgFrom,
+    OrgIdSources,
+    path_param,
+    sources_with_route,
+)
 from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
 
 __all__ = ["TenantKit", "TenantkitHTTPException"]
@@ -65,6 +74,7 @@ R = TypeVar("R")
 OrgDependency = Callable[[HTTPConnection], Awaitable[UserAndOrgMemberInfo]]
 
 _MEMBER = Requirement.member()
+_MIDDLEWARE = "TenantMiddleware"
 _INSUFFICIENT_PRIVILEGE = "42501"
 
 
@@ -90,7 +100,9 @@ class TenantKit:
 
     sessions / async_sessions: factories on engines from `tenantkit.create_engine`
         / `create_async_engine`; needed only for `session` / `async_session`.
-    org_id: where routes name their org (default: the `org_id` path parameter).
+    org_id: where routes name their org (default: the `org_id` path parameter);
+        one extractor or a list that must agree. The routed `org_id` parameter
+        and `TenantMiddleware`'s org, when present, must agree with it too.
     """
 
     def __init__(
@@ -99,12 +111,12 @@ class TenantKit:
         *,
         sessions: sessionmaker[Session] | None = None,
         async_sessions: async_sessionmaker[AsyncSession] | None = None,
-        org_id: OrgIdExtractor | None = None,
+        org_id: OrgIdSources | None = None,
     ) -> None:
         self.verifier = verifier
         self.sessions = sessions
         self.async_sessions = async_sessions
-        self.org_id: OrgIdExtractor = org_id if org_id is not None else path_param()
+        self.org_id: OrgFrom = sources_with_route(org_id if org_id is not None else path_param())
         self._session_slots = _Slots(_pool_capacity(sessions))
         self.session = self._session_dependency()
         self.async_session = self._async_session_dependency()
@@ -194,25 +206,22 @@ class TenantKit:
     def _authorize(self, connection: HTTPConnection, requirement: Requirement) -> RequestAuth:
         principal = self._principal(connection, False)
         found = request_auth(connection.scope)
-        if found is not None and found.org_id is not None:
-            org_id: str | None = found.org_id  # the org the middleware bound, never another
-        else:
-            org_id = self.org_id(ScopeView(connection.scope), principal)
+        # The middleware's org (which it authorised and bound) is one more source
+        # that must agree: never authorise one org and hand the endpoint another.
+        also = () if found is None else ((_MIDDLEWARE, found.org_id),)
+        org_id = self.org_id.resolve(ScopeView(connection.scope), principal, also=also)
         return authorize(principal, org_id, requirement)
 
     def _bound_org(
         self, connection: HTTPConnection
     ) -> tuple[UserAndOrgMemberInfo, TenantContext | None]:
         """The member's access, and the context still to bind (None: already bound)."""
-        found = request_auth(connection.scope)
-        if found is not None and found.context is not None and current_context() == found.context:
-            # The middleware checked membership in this org and bound it: reuse both.
-            access = found.user_and_org()
-            assert access is not None
-            return access, None
         auth = _guard(self._authorize, connection, _MEMBER)
         access = auth.user_and_org()
         assert access is not None  # authorize() checked the org
+        assert auth.context is not None
+        if current_context() == auth.context:
+            return access, None  # TenantMiddleware bound this very context already
         return access, auth.context
 
     def _org_dependency(self, requirement: Requirement) -> OrgDependency:

@@ -16,8 +16,11 @@ Decorators (401 without a valid token, 403 when not allowed, JSON bodies as the
 ASGI middleware sends): `require_user`, `optional_user`, `require_org_member()`,
 `..._with_exact_role(role)`, `..._with_minimum_role(role)`, `..._with_permission(p)`,
 `..._with_all_permissions(ps)`. The org comes from the view's `org_id` argument
-unless `org_id=` names another extractor. An org decorator binds the
-`TenantContext` while the view runs.
+unless `org_id=` names other extractors; every org the request names must be
+the same one, or it is refused with 400 before the view runs: each of
+`org_id=`'s, the routed `org_id`, the view's `org_id` argument, and an
+enclosing decorator's org. An org decorator binds the `TenantContext` (of the
+org it checked) while the view runs.
 
 `tk.session()` is the request's `Session`, opened on first use: committed when
 the outermost tenantkit decorator's view returns (before the response is
@@ -43,7 +46,13 @@ from tenantkit.tokens import TokenVerifier
 from tenantkit.web._sessions import finish_session
 from tenantkit.web.asgi import error_body, error_headers
 from tenantkit.web.auth import RequestAuth, authenticate, authorize
-from tenantkit.web.extractors import Ambiguous, OrgIdExtractor, path_param
+from tenantkit.web.extractors import (
+    Ambiguous,
+    OrgFrom,
+    OrgIdSources,
+    path_param,
+    sources_with_route,
+)
 from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
 
 __all__ = ["FlaskRequestView", "TenantKit", "current_auth", "current_org", "current_user"]
@@ -96,11 +105,11 @@ class TenantKit:
         *,
         verifier: TokenVerifier,
         sessions: sessionmaker[Session] | None = None,
-        org_id: OrgIdExtractor | None = None,
+        org_id: OrgIdSources | None = None,
     ) -> None:
         self.verifier = verifier
         self.sessions = sessions
-        self.org_id: OrgIdExtractor = org_id if org_id is not None else path_param()
+        self.org_id: OrgFrom = sources_with_route(org_id if org_id is not None else path_param())
         if app is not None:
             self.init_app(app)
 
@@ -172,7 +181,7 @@ class TenantKit:
         @functools.wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
-                auth = self._check(optional=optional, requirement=requirement)
+                auth = self._check(optional=optional, requirement=requirement, view_args=kwargs)
             except TenantkitError as error:
                 abort(_error_response(error))
             if auth.context is None:
@@ -186,7 +195,9 @@ class TenantKit:
 
         return guarded
 
-    def _check(self, *, optional: bool, requirement: Requirement | None) -> RequestAuth:
+    def _check(
+        self, *, optional: bool, requirement: Requirement | None, view_args: dict[str, Any]
+    ) -> RequestAuth:
         try:
             authorization = _VIEW.header("authorization")
         except Ambiguous:
@@ -194,12 +205,15 @@ class TenantKit:
         principal = authenticate(self.verifier, authorization, optional=optional)
         if requirement is None:
             return RequestAuth(principal)
+        also: list[tuple[str, str | None]] = []
         previous: RequestAuth | None = g.get(_AUTH)
-        if previous is not None and previous.org_id is not None:
-            org_id: str | None = previous.org_id  # stacked decorators act in one org
-        else:
-            org_id = self.org_id(_VIEW, principal)
-        return authorize(principal, org_id, requirement)
+        if previous is not None:
+            also.append(("an enclosing tenantkit decorator", previous.org_id))
+        if "org_id" in view_args:
+            # What the view will be handed, whatever rewrote it on the way.
+            value = view_args["org_id"]
+            also.append(("the view's org_id argument", None if value is None else str(value)))
+        return authorize(principal, self.org_id.resolve(_VIEW, principal, also=also), requirement)
 
 
 def _error_response(error: TenantkitError) -> Response:

@@ -21,7 +21,7 @@ FUNCTIONS = sa.text(
 
 
 def test_temp_tables_named_like_tenantkit_tables_change_nothing(
-    app_sessions: sessionmaker[Session], notes: TwoOrgs
+    app_sessions: sessionmaker[Session], notes: TwoOrgs, app_may_create_temp: None
 ) -> None:
     a = notes.a
     ctx = a.context(a.member_id)

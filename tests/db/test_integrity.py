@@ -14,11 +14,16 @@ from tenantkit.testing import TestDatabase, TwoOrgs
 
 
 def new_user(
-    conn: psycopg.Connection[tuple[object, ...]], email: str, isolated_org: str | None = None
+    conn: psycopg.Connection[tuple[object, ...]],
+    email: str,
+    isolated_org: str | None = None,
+    *,
+    confirmed: bool = False,
 ) -> str:
     row = conn.execute(
-        "INSERT INTO tenantkit.users (email, isolated_org_id) VALUES (%s, %s) RETURNING user_id",
-        (email, isolated_org),
+        "INSERT INTO tenantkit.users (email, isolated_org_id, email_confirmed) "
+        "VALUES (%s, %s, %s) RETURNING user_id",
+        (email, isolated_org, confirmed),
     ).fetchone()
     assert row is not None
     return str(row[0])
@@ -180,11 +185,16 @@ def test_domain_restrict(service: psycopg.Connection[tuple[object, ...]]) -> Non
     )
     add = "INSERT INTO tenantkit.memberships (org_id, user_id, role) VALUES (%s, %s, 'Member')"
     tag = secrets.token_hex(3)
-    service.execute(add, (org, new_user(service, f"a.{tag}@acme.example")))
-    service.execute(add, (org, new_user(service, f"b.{tag}@ACME-labs.example")))
+    service.execute(add, (org, new_user(service, f"a.{tag}@acme.example", confirmed=True)))
+    service.execute(add, (org, new_user(service, f"b.{tag}@ACME-labs.example", confirmed=True)))
     with pytest.raises(psycopg.Error) as info:
-        service.execute(add, (org, new_user(service, f"c.{tag}@evil.example")))
+        service.execute(add, (org, new_user(service, f"c.{tag}@evil.example", confirmed=True)))
     assert info.value.sqlstate == "TK002"
+    # The right domain proves nothing while the email is unconfirmed.
+    with pytest.raises(psycopg.Error) as info:
+        service.execute(add, (org, new_user(service, f"d.{tag}@acme.example")))
+    assert info.value.sqlstate == "TK002"
+    assert "confirmed" in str(info.value)
 
 
 def test_isolated_org_rules(service: psycopg.Connection[tuple[object, ...]], seed: TwoOrgs) -> None:

@@ -27,31 +27,43 @@ def test_member_sees_their_org_and_its_members_only(
         assert session.execute(
             sa.text("SELECT org_id::text FROM tenantkit.orgs")
         ).scalars().all() == [a.org_id]
+        assert session.execute(
+            sa.text("SELECT org_id::text, name FROM tenantkit.current_org()")
+        ).all() == [(a.org_id, a.name)]
         members = set(
             session.execute(sa.text("SELECT user_id::text FROM tenantkit.memberships")).scalars()
         )
         assert members == {a.owner_id, a.admin_id, a.member_id, seed.shared_user_id}
-        users = set(session.execute(sa.text("SELECT user_id::text FROM tenantkit.users")).scalars())
+        users = set(session.execute(
+            sa.text("SELECT user_id::text FROM tenantkit.current_org_users()")).scalars())
         assert users == members
         assert seed.b.owner_id not in users
+        # the tables themselves: only orgs.org_id is readable (see test_own_oracles)
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+            session.execute(sa.text("SELECT email FROM tenantkit.users"))
+        session.rollback()
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+            session.execute(sa.text("SELECT name FROM tenantkit.orgs"))
 
 
 def test_unbound_session_sees_no_tenantkit_rows(
     app_sessions: sessionmaker[Session], seed: TwoOrgs
 ) -> None:
     with app_sessions() as session:
-        for table in (
-            "orgs",
-            "users",
-            "memberships",
-            "invites",
-            "api_keys",
-            "feature_flags",
-            "audit_log",
-            "roles",
-            "role_mappings",
+        for source in (
+            "tenantkit.orgs",
+            "tenantkit.current_org()",
+            "tenantkit.current_org_users()",
+            "tenantkit.memberships",
+            "tenantkit.invites",
+            "tenantkit.current_org_invites()",
+            "tenantkit.api_keys",
+            "tenantkit.feature_flags",
+            "tenantkit.audit_log",
+            "tenantkit.roles",
+            "tenantkit.role_mappings",
         ):
-            assert session.execute(sa.text(f"SELECT count(*) FROM tenantkit.{table}")).scalar() == 0
+            assert session.execute(sa.text(f"SELECT count(*) FROM {source}")).scalar() == 0
 
 
 def _add_member(
@@ -86,23 +98,23 @@ def test_member_cannot_add_members(
     assert info.value.orig is not None and info.value.orig.sqlstate == "42501"
 
 
-def test_admin_adds_members_but_never_above_their_role(
+def test_not_even_the_owner_adds_members_directly(
     app_sessions: sessionmaker[Session], fresh_orgs: TwoOrgs, outsider: str
 ) -> None:
     a = fresh_orgs.a
-    with pytest.raises(sa.exc.ProgrammingError) as info:
-        _add_member(app_sessions, a, a.admin_id, outsider, "Owner")
-    assert info.value.orig is not None and info.value.orig.sqlstate == "42501"
-    _add_member(app_sessions, a, a.admin_id, outsider, "Admin")
+    for actor in (a.admin_id, a.owner_id):
+        with pytest.raises(sa.exc.ProgrammingError) as info:
+            _add_member(app_sessions, a, actor, outsider, "Member")
+        assert info.value.orig is not None and info.value.orig.sqlstate == "42501"
     assert (
         scalar(
             app_sessions,
             a,
             a.owner_id,
-            "SELECT role FROM tenantkit.memberships WHERE user_id = :u",
+            "SELECT count(*) FROM tenantkit.memberships WHERE user_id = :u",
             u=outsider,
         )
-        == "Admin"
+        == 0
     )
 
 

@@ -4,6 +4,13 @@ Every client transaction may land on a different server connection, and many
 clients share one: binding must live and die with the transaction. PgBouncer
 1.18 (Debian 12) does not track prepared statements, so the engines run with
 prepare_threshold=None, as they must behind such a pooler.
+
+A transaction pooler gives the client no check-in hook: what one client leaves
+at session level on the shared server connection, the next client's
+transaction finds. tenantkit's guarantees hold there by other means: the
+binding stamp (a session-level tenantkit.* value is never taken for a
+binding, in any later transaction or autocommit statement) and no TEMPORARY
+privilege for the app role (doctor checks it).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -138,3 +146,88 @@ def test_clients_multiplexed_on_one_server_connection_stay_isolated(
     assert len({pid for _, _, pid in seen}) == 1  # one server connection served all clients
     for label, orgs, _ in seen:
         assert orgs == (set() if label == "unbound" else {label})
+
+
+_ATTACK = """
+import sys, sqlalchemy as sa, tenantkit
+from tenantkit import TenantContext, tenant_context
+url, user_a, org_a, user_b, org_b = sys.argv[1:]
+engine = tenantkit.create_engine(url, poolclass=sa.NullPool,
+                                 connect_args={"prepare_threshold": None})
+with tenant_context(TenantContext(user_a, org_a)), engine.connect() as conn:
+    # As injected SQL could: B's ids, at session level, on the shared server connection.
+    conn.exec_driver_sql(f"SELECT set_config('tenantkit.user_id', '{user_b}', false)")
+    conn.exec_driver_sql(f"SET tenantkit.org_id = '{org_b}'")
+    conn.exec_driver_sql("SELECT set_config('tenantkit.bound', "
+                         "current_setting('tenantkit.bound'), false)")
+    print(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+    conn.commit()
+"""
+
+
+def _attack_from_another_process(url: sa.URL, notes: TwoOrgs) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", _ATTACK, url.render_as_string(hide_password=False),
+         notes.a.member_id, notes.a.org_id, notes.b.member_id, notes.b.org_id],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    return int(done.stdout.strip())
+
+
+def _what_another_engine_sees(url: sa.URL) -> tuple[int, set[str], set[str]]:
+    engine = tenantkit.create_engine(url, poolclass=sa.NullPool,
+                                     connect_args={"prepare_threshold": None})
+    try:
+        with engine.connect() as conn:
+            pid = int(conn.execute(PID).scalar_one())
+            unbound = {row[0] for row in conn.execute(ORGS)}
+            conn.commit()
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            autocommit = {row[0] for row in conn.execute(ORGS)}
+    finally:
+        engine.dispose()
+    return pid, unbound, autocommit
+
+
+@pytest.fixture
+def no_checkout_cleanup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the stamp stands: the probe's cleanup is off (it would clear the values too)."""
+    from tenantkit.db import connection as binding
+    from tests.db.test_pool_hygiene import _no_reset
+
+    monkeypatch.setattr(binding._TenantBinding, "_reset", _no_reset)
+
+
+def test_session_settings_of_one_process_never_bind_another_through_the_pooler(
+    bouncer: sa.URL, notes: TwoOrgs, no_checkout_cleanup: None
+) -> None:
+    attacker_pid = _attack_from_another_process(bouncer, notes)
+    pid, unbound, autocommit = _what_another_engine_sees(bouncer)
+    assert pid == attacker_pid  # the same server connection, now serving another client
+    assert unbound == set()
+    assert autocommit == set()
+
+
+def test_without_the_stamp_the_pooler_carries_the_attack_over(
+    bouncer: sa.URL, notes: TwoOrgs, no_checkout_cleanup: None, without_stamp_check: None
+) -> None:
+    # The protection switched off: the other client's unbound work acts as B.
+    _attack_from_another_process(bouncer, notes)
+    _, unbound, autocommit = _what_another_engine_sees(bouncer)
+    assert unbound == {notes.b.org_id}
+    assert autocommit == {notes.b.org_id}
+
+
+def test_no_temporary_tables_through_the_pooler(bouncer: sa.URL, notes: TwoOrgs) -> None:
+    engine = tenantkit.create_engine(bouncer, poolclass=sa.NullPool,
+                                     connect_args={"prepare_threshold": None})
+    try:
+        with (
+            pytest.raises(sa.exc.ProgrammingError, match="permission denied"),
+            tenant_context(notes.a.context(notes.a.member_id)),
+            engine.connect() as conn,
+        ):
+            conn.exec_driver_sql("CREATE TEMP TABLE notes (org_id uuid, body text)")
+    finally:
+        engine.dispose()

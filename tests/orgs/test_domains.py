@@ -21,10 +21,10 @@ def test_autojoin_by_primary_and_extra_domains(
         m.domains.add(joins.org_id, extra)
         quiet = m.orgs.create(unique("no-aj"), domain=primary)  # matching, but no autojoin
     with service() as m:
-        by_primary = m.users.create(f"ada@{primary.upper()}")
-        by_extra = m.users.create(f"bob@{extra}")
-        outsider = m.users.create(f"eve@{other}")
-        opted_out = m.users.create(f"cy@{primary}", autojoin=False)
+        by_primary = m.users.create(f"ada@{primary.upper()}", email_confirmed=True)
+        by_extra = m.users.create(f"bob@{extra}", email_confirmed=True)
+        outsider = m.users.create(f"eve@{other}", email_confirmed=True)
+        opted_out = m.users.create(f"cy@{primary}", email_confirmed=True, autojoin=False)
     with service() as m:
         members = {x.user.user_id: x.membership.role for x in m.members.list(joins.org_id).items}
         assert members == {by_primary.user_id: "Member", by_extra.user_id: "Member"}
@@ -39,8 +39,9 @@ def test_autojoin_skips_full_orgs(service: ServiceFactory, unique: Callable[[str
     with service() as m:
         org = m.orgs.create(unique("full"), domain=domain, enable_auto_joining_by_domain=True,
                             max_users=1)
-        m.users.create(f"first@{domain}")
-        second = m.users.create(f"second@{domain}")  # the org is full: no error, no join
+        m.users.create(f"first@{domain}", email_confirmed=True)
+        # the org is full: no error, no join
+        second = m.users.create(f"second@{domain}", email_confirmed=True)
         assert m.users.autojoin(second.user_id) == []
         assert m.members.list(org.org_id).total == 1
 
@@ -52,9 +53,10 @@ def test_restrict_refuses_other_domains(
     with service() as m:
         org = m.orgs.create(unique("restricted"), domain=domain,
                             members_must_have_matching_domain=True)
-        inside = m.users.create(f"in@{domain}", autojoin=False)
-        outside = m.users.create(f"out@{unique('elsewhere')}.example", autojoin=False)
-        later = m.users.create(f"later@{extra}", autojoin=False)
+        inside = m.users.create(f"in@{domain}", email_confirmed=True, autojoin=False)
+        outside = m.users.create(f"out@{unique('elsewhere')}.example", email_confirmed=True,
+                                 autojoin=False)
+        later = m.users.create(f"later@{extra}", email_confirmed=True, autojoin=False)
         m.members.add(org.org_id, inside.user_id, "Member")
     with pytest.raises(Forbidden, match="domain"), service() as m:
         m.members.add(org.org_id, outside.user_id, "Member")

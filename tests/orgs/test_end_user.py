@@ -139,25 +139,30 @@ def test_self_service_org_creation(
     service: ServiceFactory, as_user: UserFactory, fresh_orgs: TwoOrgs,
     superuser: psycopg.Connection,
 ) -> None:
-    user = fresh_orgs.b.member_id
-    new_org = str(uuid.uuid4())
-    with as_user(user, new_org) as m:
-        org = m.orgs.create("My own org", metadata={"self": True}, org_id=new_org)
-    assert org.org_id == new_org
+    user, b = fresh_orgs.b.member_id, fresh_orgs.b
+    with as_user(user, b.org_id) as m:  # bound to the org they are in; the new org is theirs
+        org = m.orgs.create("My own org", metadata={"self": True})
+    assert org.name == "My own org" and org.metadata == {"self": True}
+    assert org.org_id not in (fresh_orgs.a.org_id, b.org_id)
     with service() as m:
-        assert m.members.fetch(new_org, user).role == "Owner"
-    [(kind, actor, *_rest)] = audit_rows(superuser, new_org, "org.created")
+        assert m.members.fetch(org.org_id, user).role == "Owner"
+    [(kind, actor, *_rest)] = audit_rows(superuser, org.org_id, "org.created")
     assert (kind, actor) == ("user", user)
-    with pytest.raises(Forbidden), as_user(user, str(uuid.uuid4())) as m:
+    with as_user(user, org.org_id) as m:
+        assert m.orgs.fetch(org.org_id) == org
+    # End users never choose an org id (nothing to probe) nor set plan fields.
+    with pytest.raises(Forbidden, match="org_id"), as_user(user, b.org_id) as m:
+        m.orgs.create("Chosen id", org_id=str(uuid.uuid4()))
+    with pytest.raises(Forbidden), as_user(user, b.org_id) as m:
         m.orgs.create("Bigger", max_users=1000)
     with service() as m:
         m.users.update(user, can_create_orgs=False)
-    with pytest.raises(Forbidden), as_user(user, str(uuid.uuid4())) as m:
+    with pytest.raises(Forbidden), as_user(user, b.org_id) as m:
         m.orgs.create("Again")
     with service() as m:
         m.settings.update(users_can_create_orgs=False)
     try:
-        with pytest.raises(FeatureDisabled), as_user(fresh_orgs.b.owner_id, str(uuid.uuid4())) as m:
+        with pytest.raises(FeatureDisabled), as_user(b.owner_id, b.org_id) as m:
             m.orgs.create("Disabled")
     finally:
         with service() as m:

@@ -48,6 +48,9 @@ def test_org_api_key_lifecycle(
             m.api_keys.validate(created.secret)
         with pytest.raises(Unauthorized):
             m.api_keys.validate("tk_org_made-up")
+        for hostile in ("tk_org_\ud800", "tk_org_\x00", "tk_org_é"):
+            with pytest.raises(Unauthorized):
+                m.api_keys.validate(hostile)
         assert m.api_keys.list(org_id=a.org_id, archived=True).total == 1
     assert len(audit_rows(superuser, a.org_id, "api_key.created")) == 1
     assert len(audit_rows(superuser, a.org_id, "api_key.archived")) == 1

@@ -16,16 +16,24 @@ from click.testing import CliRunner
 
 from tenantkit.cli import main
 from tenantkit.doctor import CHECKS, Finding, run_checks
-from tenantkit.doctor.checks import version_finding
+from tenantkit.doctor.checks import ALL_CHECKS, version_finding
 from tenantkit.rls import TableName
 from tenantkit.tables import SharedTable, declarations
 from tenantkit.testing import TestDatabase
 from tenantkit.testing.safety import assert_tenant_safe
+from tests.doctor.helpers import without_public_temp
 from tests.tables.app.models import Base
 
-pytestmark = pytest.mark.usefixtures("app_data")
+pytestmark = pytest.mark.usefixtures("app_data", "hardened")
 
 MODELS = declarations(Base.metadata)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hardened(tables_db: TestDatabase) -> Iterator[None]:
+    """No TEMPORARY for PUBLIC (check 14) while these tests run: the clean baseline."""
+    with without_public_temp(tables_db):
+        yield
 
 
 @contextmanager
@@ -69,8 +77,10 @@ def test_generated_schema_is_clean_without_declarations_too(
     assert run_checks(owner_engine_t, app_role=tables_db.roles.app) == []
 
 
-def test_checks_are_the_twelve_of_the_issue() -> None:
-    assert sorted(number for number, _ in CHECKS.values()) == list(range(1, 13))
+def test_checks_are_numbered_one_to_sixteen_in_both_registries() -> None:
+    assert sorted(number for number, _ in CHECKS.values()) == list(range(1, 17))
+    # Two registries until they are unified: the same ids, in the same order.
+    assert list(ALL_CHECKS) == sorted(CHECKS, key=lambda check: CHECKS[check][0])
 
 
 @pytest.mark.parametrize(
@@ -162,8 +172,9 @@ def test_3_true_policy(admin_engine_t: sa.Engine, tables_db: TestDatabase) -> No
     [
         ("ALTER ROLE {app} SUPERUSER", "{app}", "superuser"),
         ("ALTER ROLE {app} BYPASSRLS", "{app}", "BYPASSRLS"),
+        ("ALTER ROLE {app} REPLICATION", "{app}", "REPLICATION"),
         ("ALTER TABLE projects OWNER TO {app}", "projects", "owns"),
-        ("GRANT {owner} TO {app}", "documents", "member of"),
+        ("GRANT {owner} TO {app}", "{owner}", "is granted"),
         ("GRANT TRUNCATE ON documents TO {app}", "documents", "TRUNCATE"),
         ("GRANT TRIGGER ON comments TO {app}", "comments", "TRIGGER"),
         ("GRANT REFERENCES ON projects TO PUBLIC", "projects", "REFERENCES"),
@@ -175,10 +186,22 @@ def test_4_app_role_can_bypass_or_escape_rls(
     with broken(admin_engine_t, tables_db, statement) as conn:
         found = findings(conn, tables_db)
     assert found, "no finding"
-    assert {f.check for f in found} == {"app-role"}
+    # A member of the database owner also inherits its TEMPORARY (check 14).
+    assert {f.check for f in found} - {"temp"} == {"app-role"}
+    assert ("temp" in {f.check for f in found}) == ("{owner} TO" in statement)
     assert all(f.severity == "error" for f in found)
-    target = obj.format(app=tables_db.roles.app)
+    target = obj.format(app=tables_db.roles.app, owner=tables_db.owner)
     assert any(f.object == target and words in f.problem for f in found), found
+
+
+def test_4_owned_tenant_table_is_reported_once(
+    admin_engine_t: sa.Engine, tables_db: TestDatabase
+) -> None:
+    # The gate would also say "owns a table with row-level security": one finding, per table.
+    with broken(admin_engine_t, tables_db, "ALTER TABLE projects OWNER TO {app}") as conn:
+        found = findings(conn, tables_db)
+    assert any(f.object == "projects" and "the app role owns" in f.problem for f in found)
+    assert [f for f in found if f.object == tables_db.roles.app] == []
 
 
 def test_4_missing_app_role(owner_engine_t: sa.Engine) -> None:
@@ -196,7 +219,11 @@ def test_5_unique_index_and_foreign_key_without_the_tenant_column(
     )
     with broken(admin_engine_t, tables_db, *statements) as conn:
         found = findings(conn, tables_db)
-    assert only(found, "tenant-keys") == [
+    # documents (id) is also an index not led by the tenant column (check 15).
+    assert [(f.check, f.object) for f in found if f.check == "index-oracle"] == [
+        ("index-oracle", "documents_id_key")
+    ]
+    assert only([f for f in found if f.check != "index-oracle"], "tenant-keys") == [
         ("error", "comments.comments_document_fk"),
         ("error", "documents_id_key"),
     ]
@@ -395,8 +422,13 @@ def test_12_tenant_column_leads_no_index(
     )
     with broken(admin_engine_t, tables_db, *statements) as conn:
         found = findings(conn, tables_db, declarations=None)
-    assert only(found, "tenant-index") == [("warning", "notes")]
+    # Check 12 for the table, check 15 for its one index (the primary key).
+    assert [(f.check, f.severity, f.object) for f in found] == [
+        ("tenant-index", "warning", "notes"),
+        ("index-oracle", "warning", "notes_pkey"),
+    ]
     assert found[0].fix == "CREATE INDEX ON notes (org_id, ...);"
+    assert "notes_pkey" in found[1].fix and "org_id" in found[1].fix
 
 
 def test_cli_clean_database_exits_zero(tables_db: TestDatabase) -> None:
@@ -448,3 +480,65 @@ def test_assert_tenant_safe(
         assert_tenant_safe(
             conn, app_role=tables_db.roles.app, metadata=Base.metadata, allow=["app-role"]
         )
+
+
+def test_assert_tenant_safe_accepts_one_finding_by_object(
+    admin_engine_t: sa.Engine, tables_db: TestDatabase
+) -> None:
+    statements = (
+        "CREATE INDEX documents_title_idx ON documents (title)",
+        "CREATE INDEX comments_body_idx ON comments (body)",
+    )
+    role = tables_db.roles.app
+    with broken(admin_engine_t, tables_db, *statements) as conn:
+        with pytest.raises(AssertionError, match="comments_body_idx"):
+            assert_tenant_safe(
+                conn,
+                app_role=role,
+                metadata=Base.metadata,
+                allow=["index-oracle:documents_title_idx"],
+            )
+        assert_tenant_safe(
+            conn,
+            app_role=role,
+            metadata=Base.metadata,
+            allow=["index-oracle:documents_title_idx", "index-oracle:comments_body_idx"],
+        )
+        with pytest.raises(ValueError, match="unknown checks"):
+            assert_tenant_safe(conn, app_role=role, allow=["no-such-check:x"])
+
+
+@pytest.mark.nodb
+def test_cli_lists_the_checks() -> None:
+    result = CliRunner().invoke(main, ["doctor", "--list-checks"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        [str(number), check] for check, (number, _) in CHECKS.items()
+    ]
+
+
+def test_cli_refuses_an_unknown_check_to_skip(tables_db: TestDatabase) -> None:
+    url = tables_db.url("owner").render_as_string(hide_password=False)
+    result = CliRunner().invoke(main, ["doctor", "--database-url", url, "--skip", "nope"])
+    assert result.exit_code == 2
+    assert "index-oracle" in result.output  # the choices are listed
+
+
+def test_2_a_doctor_role_without_temporary_says_it_could_not_compare(
+    tables_db: TestDatabase,
+) -> None:
+    # The service role reads the catalog but cannot build check 2's scratch
+    # table (no TEMPORARY once PUBLIC's is revoked, no SELECT on the tables):
+    # a warning per table, not a silent pass.
+    engine = sa.create_engine(tables_db.url("service"), poolclass=sa.NullPool)
+    try:
+        found = run_checks(engine, app_role=tables_db.roles.app, declarations=MODELS)
+    finally:
+        engine.dispose()
+    assert only(found, "tenant-policy") == [
+        ("warning", "comments"),
+        ("warning", "documents"),
+        ("warning", "projects"),
+    ]
+    assert all("could not compare" in f.problem for f in found)
