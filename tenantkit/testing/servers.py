@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -160,7 +161,9 @@ def _server_version(bindir: Path) -> str:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return "?"
-    return out.split()[-1] if out.split() else "?"
+    # "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+    found = re.search(r"\(PostgreSQL\) (\S+)", out)
+    return found.group(1) if found else "?"
 
 
 def docker_engine_answers() -> bool:
