@@ -3,11 +3,13 @@
 # Debian's packages, so the testcontainers run needs no registry.
 #
 # - An engine: DOCKER_HOST if set, else the default socket, else the one this script
-#   starts (as root, after installing docker.io) on $private_host. A private socket,
+#   starts (as root, after installing docker.io) on /run/tenantkit-docker/docker.sock.
+#   A private socket,
 #   because a plain `pytest` prefers Docker whenever the default socket answers, and
 #   would then look for `postgres:<major>` on a registry this machine may not reach.
 # - The image: tagged with the hash of its recipe (postgres-image/), built only when no image
-#   with that tag exists; older builds are removed.
+#   with that tag exists; older builds are removed. A TENANTKIT_TEST_DOCKER_IMAGE already
+#   set (e.g. postgres:18) is used as it is, without a build.
 #
 # On success prints the variables for the run, `DOCKER_HOST=... TENANTKIT_TEST_DOCKER_IMAGE=...`.
 # Where this machine cannot have them (not root, not Debian), one line on stderr, exit 3.
@@ -91,7 +93,10 @@ else
 fi
 export DOCKER_HOST=$engine
 
-if docker image inspect "$image" >/dev/null 2>&1; then
+if [ -n "${TENANTKIT_TEST_DOCKER_IMAGE:-}" ]; then
+	image=$TENANTKIT_TEST_DOCKER_IMAGE # the caller's image: testcontainers pulls it if need be
+	say "image $image (TENANTKIT_TEST_DOCKER_IMAGE), no build"
+elif docker image inspect "$image" >/dev/null 2>&1; then
 	say "image $image is built (recipe unchanged)"
 else
 	can_install || impossible "image $image is missing, and only root on Debian can build it"
