@@ -4,9 +4,9 @@
 #
 # - An engine: DOCKER_HOST if set, else the default socket, else the one this script
 #   starts (as root, after installing docker.io) on /run/tenantkit-docker/docker.sock.
-#   A private socket,
-#   because a plain `pytest` prefers Docker whenever the default socket answers, and
-#   would then look for `postgres:<major>` on a registry this machine may not reach.
+#   A private socket, because a plain `pytest` prefers Docker whenever the default
+#   socket answers, and would then look for `postgres:<major>` on a registry this
+#   machine may not reach.
 # - The image: tagged with the hash of its recipe (postgres-image/), built only when no image
 #   with that tag exists; older builds are removed. A TENANTKIT_TEST_DOCKER_IMAGE already
 #   set (e.g. postgres:18) is used as it is, without a build.
