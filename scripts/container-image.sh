@@ -65,9 +65,10 @@ start_engine() {
 		say "starting dockerd on $private_host (log: /var/log/tenantkit-dockerd.log)"
 		mkdir -p "$private_dir"
 		# Its own data and exec roots: it never shares state with a distribution dockerd.
-		setsid dockerd --host "$private_host" --pidfile "$private_dir/dockerd.pid" \
+		# From /, so the daemon that outlives this run holds no checkout's directory.
+		(cd / && setsid dockerd --host "$private_host" --pidfile "$private_dir/dockerd.pid" \
 			--data-root /var/lib/tenantkit-docker --exec-root "$private_dir/exec" \
-			</dev/null >>/var/log/tenantkit-dockerd.log 2>&1 &
+			</dev/null >>/var/log/tenantkit-dockerd.log 2>&1 &)
 		engine=$private_host
 	fi
 	for _ in $(seq 60); do
