@@ -97,10 +97,14 @@ class Worker:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Ask every thread to finish its current attempt and wait for them."""
+    def request_stop(self) -> None:
+        """Ask every thread to finish its current attempt (safe in a signal handler)."""
         self._stop.set()
         self.wake()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask every thread to finish its current attempt and wait for them."""
+        self.request_stop()
         for thread in [*self._threads, *([self.listener] if self.listener else [])]:
             thread.join(timeout)
         self._client.close()

@@ -12,7 +12,7 @@ from tenantkit.server.auth import IntegrationKeys
 from tenantkit.server.deps import ServerState
 from tenantkit.server.errors import install_error_handlers
 from tenantkit.server.ratelimit import RateLimit, RateLimiter
-from tenantkit.server.routes import extensions, invites, orgs, tokens, users
+from tenantkit.server.routes import events, extensions, invites, orgs, tokens, users
 
 __all__ = ["create_app"]
 
@@ -43,7 +43,7 @@ def create_app(
         issuer=issuer,
     )
     install_error_handlers(app)
-    for module in (orgs, users, invites, tokens, extensions):
+    for module in (orgs, users, invites, tokens, extensions, events):
         app.include_router(module.router)
     _document_errors_only(app)
     return app

@@ -60,9 +60,14 @@ def ev_app(events_db: TestDatabase) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def box() -> SecretBox:
-    """The application key the tests' endpoints and workers share."""
-    return SecretBox.from_text(new_key())
+def events_key() -> str:
+    """The application key (TENANTKIT_EVENTS_KEY) the tests' endpoints and workers share."""
+    return new_key()
+
+
+@pytest.fixture(scope="session")
+def box(events_key: str) -> SecretBox:
+    return SecretBox.from_text(events_key)
 
 
 @pytest.fixture

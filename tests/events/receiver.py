@@ -49,6 +49,7 @@ class Receiver:
         self.hang = hang
         self.delay = delay
         self._server: ThreadingHTTPServer | None = None
+        self._down = False
         self.port = 0
         self.up()
 
@@ -58,12 +59,15 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
+
             def do_POST(self) -> None:
                 receiver._handle(self)
 
             def log_message(self, *_args: Any) -> None:
                 pass
 
+        self._down = False
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
         self.port = server.server_address[1]
@@ -72,7 +76,8 @@ class Receiver:
         self._server = server
 
     def down(self) -> None:
-        """Close the port: requests now fail to connect."""
+        """Close the port (new connections are refused) and hang up on open ones."""
+        self._down = True
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -109,6 +114,9 @@ class Receiver:
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         name = request.path.rsplit("/", 1)[-1]
         body = request.rfile.read(int(request.headers.get("content-length", "0")))
+        if self._down:  # a kept-alive connection to a server that went away
+            request.close_connection = True
+            return
         hook = self.hooks.get(name)
         if hook is None or not request.path.startswith("/hook/"):
             self._reply(request, 404)
