@@ -210,12 +210,12 @@ class Endpoints:
         `from_event_id` instead rewinds the endpoint to that event: everything from
         it on is sent again in order (receivers dedupe by `webhook-id`).
         """
-        endpoint_id = check_id("endpoint_id", endpoint_id)
-        self.fetch(endpoint_id)  # 404 for an unknown endpoint
+        endpoint = self.fetch(check_id("endpoint_id", endpoint_id))  # 404 when unknown
+        endpoint_id = endpoint.endpoint_id
         if from_event_id is not None:
             if event_ids is not None:
                 raise InvalidField("event_ids", "give event_ids or from_event_id, not both")
-            count = self._rewind(endpoint_id, _check_event_id("from_event_id", from_event_id))
+            count = self._rewind(endpoint, _check_event_id("from_event_id", from_event_id))
         else:
             count = self._requeue(endpoint_id, event_ids)
         # Due now, whatever backoff the endpoint was in; and wake the workers.
@@ -225,19 +225,22 @@ class Endpoints:
         run(self._conn, select(func.pg_notify("tenantkit_events", "")))
         return count
 
-    def _rewind(self, endpoint_id: str, first: int) -> int:
-        cursor = run(self._conn, select(webhook_cursors.c.last_event_id)
-                     .where(webhook_cursors.c.endpoint_id == endpoint_id)
+    def _rewind(self, endpoint: Endpoint, first: int) -> int:
+        key = webhook_cursors.c.endpoint_id == endpoint.endpoint_id
+        cursor = run(self._conn, select(webhook_cursors.c.last_event_id).where(key)
                      .with_for_update()).scalar_one()
         if first - 1 > cursor:
             raise InvalidField("from_event_id", "is past what the endpoint has received; "
                                                 "replay only goes back")
-        run(self._conn, update(webhook_cursors)
-            .where(webhook_cursors.c.endpoint_id == endpoint_id)
+        run(self._conn, update(webhook_cursors).where(key)
             .values(last_event_id=first - 1, head_event_id=None, attempts=0))
-        count = run(self._conn, select(func.count()).select_from(events).where(
-            events.c.event_id >= first, events.c.event_id <= cursor)).scalar_one()
-        return int(count)
+        where = [events.c.event_id >= first, events.c.event_id <= cursor]
+        if endpoint.event_types:
+            where.append(events.c.event_type.in_(endpoint.event_types))
+        if endpoint.org_id is not None:
+            where.append(events.c.org_id == endpoint.org_id)
+        count = run(self._conn, select(func.count()).select_from(events).where(*where))
+        return int(count.scalar_one())
 
     def _requeue(self, endpoint_id: str, event_ids: Sequence[int] | None) -> int:
         where = [dead_letters.c.endpoint_id == endpoint_id]
