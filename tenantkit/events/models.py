@@ -9,8 +9,7 @@ from typing import Any, Literal
 __all__ = ["CreatedEndpoint", "DeadLetter", "DeliveryStatus", "Endpoint", "Event"]
 
 #: ok: nothing failing; retrying: the head event failed and waits for its next
-#: attempt; disabled: the endpoint is switched off; blocked: an http URL that only
-#: a development worker delivers to (shown as ok when that is the case).
+#: attempt; disabled: the endpoint is switched off.
 DeliveryState = Literal["ok", "retrying", "disabled"]
 
 
