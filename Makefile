@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS := testing,dev,fastapi,flask
+EXTRAS := testing,dev,fastapi,flask,events
 PG15_BINDIR ?= /usr/lib/postgresql/15/bin
 
 .PHONY: venv system-deps container-image test test-pg18 test-pg15 test-container lint demo bench clean

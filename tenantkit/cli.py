@@ -19,6 +19,7 @@ _COMMANDS: dict[str, str] = {
     "token": "tenantkit.keys_cli:token_command",
     "serve": "tenantkit.server.cli:serve_command",
     "demo": "tenantkit.demo:demo_command",
+    "events": "tenantkit.events.cli:events_command",
 }
 # Subcommands that live with another concept: `keys create-integration` belongs
 # to the backend API server, which stores integration keys.

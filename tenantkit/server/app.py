@@ -13,7 +13,7 @@ from tenantkit.server.deps import ServerState
 from tenantkit.server.errors import install_error_handlers
 from tenantkit.server.guard import DEFAULT_MAX_BODY_BYTES, RequestGuard, check_max_body_bytes
 from tenantkit.server.ratelimit import RateLimit, RateLimiter
-from tenantkit.server.routes import extensions, invites, orgs, tokens, users
+from tenantkit.server.routes import events, extensions, invites, orgs, tokens, users
 
 __all__ = ["create_app"]
 
@@ -49,7 +49,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(RequestGuard, max_body_bytes=check_max_body_bytes(max_body_bytes))
-    for module in (orgs, users, invites, tokens, extensions):
+    for module in (orgs, users, invites, tokens, extensions, events):
         app.include_router(module.router)
     _document_errors_only(app)
     return app

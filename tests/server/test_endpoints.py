@@ -116,6 +116,11 @@ def _api_key_id(c: Ctx) -> str:
     return str(created["api_key_id"])
 
 
+def _webhook(c: Ctx) -> str:
+    created = c.ok("POST", f"{V1}/webhook_endpoints", json={"url": "https://hooks.example.com/"})
+    return str(created["endpoint_id"])
+
+
 CASES = [
     # --- orgs -----------------------------------------------------------------------
     Case("create org", 200, lambda c: j("POST", f"{V1}/org/", {
@@ -380,6 +385,26 @@ CASES = [
         "DELETE", f"{V1}/org/{c.a.org_id}/domains/other.example"), "domain"),
     Case("remove domain: unknown org", 404,
          lambda c: j("DELETE", f"{V1}/org/{GHOST}/domains/x.example")),
+    # --- webhook endpoints (issue 14) ------------------------------------------------
+    Case("create webhook endpoint", 200, lambda c: j(
+        "POST", f"{V1}/webhook_endpoints", {"url": "https://hooks.example.com/in"})),
+    Case("create webhook endpoint: http", 400, lambda c: j(
+        "POST", f"{V1}/webhook_endpoints", {"url": "http://hooks.example.com/"}), "url"),
+    Case("list webhook endpoints", 200, lambda c: j("GET", f"{V1}/webhook_endpoints")),
+    Case("fetch webhook endpoint", 200, lambda c: j(
+        "GET", f"{V1}/webhook_endpoints/{_webhook(c)}")),
+    Case("fetch webhook endpoint: unknown", 404, lambda c: j(
+        "GET", f"{V1}/webhook_endpoints/{GHOST}")),
+    Case("update webhook endpoint", 200, lambda c: j(
+        "PUT", f"{V1}/webhook_endpoints/{_webhook(c)}", {"enabled": False})),
+    Case("delete webhook endpoint", 200, lambda c: j(
+        "DELETE", f"{V1}/webhook_endpoints/{_webhook(c)}")),
+    Case("rotate webhook secret", 200, lambda c: j(
+        "POST", f"{V1}/webhook_endpoints/{_webhook(c)}/rotate_secret", {})),
+    Case("replay webhook dead letters", 200, lambda c: j(
+        "POST", f"{V1}/webhook_endpoints/{_webhook(c)}/replay", {})),
+    Case("webhook dead letters", 200, lambda c: j(
+        "GET", f"{V1}/webhook_endpoints/{_webhook(c)}/dead_letters")),
 ]
 
 
