@@ -16,9 +16,7 @@ from collections.abc import Callable
 
 import jwt
 
-from tenantkit.issuer import TokenIssuer
-from tenantkit.principal import OrgMemberInfo
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import OrgMemberInfo, TokenIssuer, TokenVerifier
 
 ROUNDS = 21
 CALLS_PER_ROUND = 200

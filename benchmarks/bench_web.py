@@ -180,8 +180,7 @@ def _wait_for(port: int, process: multiprocessing.process.BaseProcess) -> None:
 
 
 def main() -> None:
-    from tenantkit.issuer import TokenIssuer
-    from tenantkit.principal import OrgMemberInfo
+    from tenantkit.tokens import OrgMemberInfo, TokenIssuer
 
     with bench_database() as db:
         print(f"setting up {ORGS * ROWS_PER_ORG:,} rows in {ORGS} orgs ...", flush=True)

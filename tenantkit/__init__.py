@@ -39,26 +39,30 @@ if TYPE_CHECKING:
         require_org_member_with_permission,
         require_user,
     )
-    from tenantkit.claims import PropelAuthClaims, WorkOSClaims
+    from tenantkit.database_roles import DatabaseRoles
     from tenantkit.db import create_async_engine, create_engine, install
-    from tenantkit.issuer import TokenIssuer
-    from tenantkit.principal import OrgMemberInfo, Principal
-    from tenantkit.sqlfiles import DatabaseRoles
     from tenantkit.tables import shared_table, tenant_foreign_key, tenant_table, tenant_unique
-    from tenantkit.tokens import TokenVerifier
+    from tenantkit.tokens import (
+        OrgMemberInfo,
+        Principal,
+        PropelAuthClaims,
+        TokenIssuer,
+        TokenVerifier,
+        WorkOSClaims,
+    )
 
 # name -> module that defines it, imported on first attribute access.
 _LAZY: dict[str, str] = {
     "create_engine": "tenantkit.db",
     "create_async_engine": "tenantkit.db",
     "install": "tenantkit.db",
-    "DatabaseRoles": "tenantkit.sqlfiles",
+    "DatabaseRoles": "tenantkit.database_roles",
     "TokenVerifier": "tenantkit.tokens",
-    "TokenIssuer": "tenantkit.issuer",
-    "Principal": "tenantkit.principal",
-    "OrgMemberInfo": "tenantkit.principal",
-    "PropelAuthClaims": "tenantkit.claims",
-    "WorkOSClaims": "tenantkit.claims",
+    "TokenIssuer": "tenantkit.tokens",
+    "Principal": "tenantkit.tokens",
+    "OrgMemberInfo": "tenantkit.tokens",
+    "PropelAuthClaims": "tenantkit.tokens",
+    "WorkOSClaims": "tenantkit.tokens",
     "require_user": "tenantkit.authz",
     "require_org_member": "tenantkit.authz",
     "require_org_member_with_exact_role": "tenantkit.authz",

@@ -25,13 +25,8 @@ from collections.abc import Collection
 from uuid import UUID
 
 from tenantkit.errors import Forbidden, Unauthorized
-from tenantkit.principal import (
-    OrgMemberInfo,
-    Principal,
-    _check_permission,
-    _check_permissions,
-    _check_role,
-)
+from tenantkit.tokens import OrgMemberInfo, Principal
+from tenantkit.tokens.principal import _check_permission, _check_permissions, _check_role
 
 __all__ = [
     "require_org_member",

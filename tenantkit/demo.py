@@ -25,10 +25,9 @@ import click
 import sqlalchemy
 from sqlalchemy import Engine, event
 
-from tenantkit.issuer import TokenIssuer
 from tenantkit.testing.database import TestDatabase, provision_database
 from tenantkit.testing.servers import RunningServer, ServerChoice, start_server
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import TokenIssuer, TokenVerifier
 
 if TYPE_CHECKING:
     import httpx

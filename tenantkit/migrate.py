@@ -16,7 +16,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import URL, Connection, make_url
 
-from tenantkit.sqlfiles import DatabaseRoles, migrations_dir, render_sql
+from tenantkit.database_roles import DatabaseRoles
+from tenantkit.sqlfiles import migrations_dir, render_sql
 
 __all__ = [
     "SCHEMA",

@@ -24,8 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import tenantkit
 from examples.notes.models import Note
-from tenantkit.principal import Principal
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import Principal, TokenVerifier
 from tenantkit.web import TenantMiddleware, UserAndOrgMemberInfo, path_param
 from tenantkit.web.fastapi import TenantKit
 

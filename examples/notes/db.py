@@ -9,7 +9,7 @@ from alembic.config import Config
 from sqlalchemy import URL
 
 from tenantkit import migrate as tenantkit_migrate
-from tenantkit.sqlfiles import DatabaseRoles
+from tenantkit.database_roles import DatabaseRoles
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

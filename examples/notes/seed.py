@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from examples.notes.models import Note
 from tenantkit import TenantContext, tenant_context
 from tenantkit.orgs import Management
-from tenantkit.principal import OrgMemberInfo
+from tenantkit.tokens import OrgMemberInfo
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 import sqlalchemy
 
+from tenantkit.database_roles import DatabaseRoles
 from tenantkit.doctor.findings import CHECKS, format_json, format_table
 from tenantkit.doctor.run import run_checks
 from tenantkit.migrate import normalize_url
-from tenantkit.sqlfiles import DatabaseRoles
 from tenantkit.tables.cli import load_declarations
 
 __all__ = ["doctor_command"]

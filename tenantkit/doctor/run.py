@@ -6,11 +6,11 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Connection, Engine
 
+from tenantkit.database_roles import DatabaseRoles
 from tenantkit.doctor.checks import ALL_CHECKS, Audit
 from tenantkit.doctor.findings import CHECKS, Finding
 from tenantkit.doctor.scope import resolve_scope
 from tenantkit.rls import TableName
-from tenantkit.sqlfiles import DatabaseRoles
 from tenantkit.tables.declare import Declaration
 
 __all__ = ["run_checks"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from tenantkit.principal import OrgMemberInfo
+from tenantkit.tokens import OrgMemberInfo
 
 __all__ = [
     "ApiKey",

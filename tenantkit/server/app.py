@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from tenantkit.issuer import TokenIssuer
 from tenantkit.server.auth import IntegrationKeys
 from tenantkit.server.deps import ServerState
 from tenantkit.server.errors import install_error_handlers
 from tenantkit.server.guard import DEFAULT_MAX_BODY_BYTES, RequestGuard, check_max_body_bytes
 from tenantkit.server.ratelimit import RateLimit, RateLimiter
 from tenantkit.server.routes import events, extensions, invites, orgs, tokens, users
+from tenantkit.tokens import TokenIssuer
 
 __all__ = ["create_app"]
 

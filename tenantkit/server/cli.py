@@ -16,11 +16,12 @@ from pathlib import Path
 import click
 import sqlalchemy
 
-from tenantkit.issuer import DEFAULT_ISSUER, TokenIssuer
+from tenantkit.database_roles import DatabaseRoles
 from tenantkit.migrate import normalize_url, upgrade
 from tenantkit.orgs import Actor, Management
 from tenantkit.server.guard import DEFAULT_MAX_BODY_BYTES
-from tenantkit.sqlfiles import DatabaseRoles
+from tenantkit.tokens import TokenIssuer
+from tenantkit.tokens.issuer import DEFAULT_ISSUER
 
 __all__ = ["create_integration_command", "serve_command"]
 

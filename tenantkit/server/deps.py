@@ -11,14 +11,15 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
-from tenantkit.issuer import TokenIssuer
 from tenantkit.orgs import Actor, Management
 from tenantkit.server.auth import IntegrationKeys
 from tenantkit.server.ratelimit import RateLimiter
+from tenantkit.tokens import TokenIssuer
 
 __all__ = ["Api", "ApiDep", "ServerState"]
 
-# Documents the scheme in OpenAPI; the key itself is checked by IntegrationKeys.
+# Documents the scheme in OpenAPI only: the header itself goes to IntegrationKeys,
+# which parses it with tenantkit's one bearer parser.
 _bearer = HTTPBearer(auto_error=False, description="An integration API key")
 
 
@@ -48,11 +49,11 @@ class Api:
 
 def _api(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Api:
     state: ServerState = request.app.state.tenantkit
-    header = f"Bearer {credentials.credentials}" if credentials is not None else None
-    actor = state.keys.actor(header)
+    # One Authorization header at most: RequestGuard refused a repeated one.
+    actor = state.keys.actor(request.headers.get("authorization"))
     if state.limiter is not None:
         state.limiter.check(actor.api_key_id or "")
     return Api(state, actor)

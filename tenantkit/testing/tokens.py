@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tenantkit.issuer import TokenIssuer
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import TokenIssuer, TokenVerifier
 
 __all__ = ["token_issuer", "token_verifier"]
 

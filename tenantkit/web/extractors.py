@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Protocol
 
 from tenantkit.errors import InvalidField
-from tenantkit.principal import Principal
+from tenantkit.tokens import Principal
 
 __all__ = [
     "ROUTE_ORG",

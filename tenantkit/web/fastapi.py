@@ -52,8 +52,7 @@ from starlette.requests import HTTPConnection, Request
 
 from tenantkit.context import TenantContext, current_context, tenant_context
 from tenantkit.errors import Forbidden, TenantkitError, Unauthorized
-from tenantkit.principal import Principal
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import Principal, TokenVerifier
 from tenantkit.web._sessions import finish_session
 from tenantkit.web.asgi import ScopeView, request_auth
 from tenantkit.web.auth import RequestAuth, authenticate, authorize

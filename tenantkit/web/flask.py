@@ -41,8 +41,7 @@ from werkzeug.exceptions import abort
 
 from tenantkit.context import tenant_context
 from tenantkit.errors import TenantkitError, Unauthorized
-from tenantkit.principal import Principal
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import Principal, TokenVerifier
 from tenantkit.web._sessions import finish_session
 from tenantkit.web.asgi import error_body, error_headers
 from tenantkit.web.auth import RequestAuth, authenticate, authorize

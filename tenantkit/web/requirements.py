@@ -19,13 +19,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tenantkit import authz
-from tenantkit.principal import (
-    OrgMemberInfo,
-    Principal,
-    _check_permission,
-    _check_permissions,
-    _check_role,
-)
+from tenantkit.tokens import OrgMemberInfo, Principal
+from tenantkit.tokens.principal import _check_permission, _check_permissions, _check_role
 
 __all__ = ["Requirement", "RequirementKind", "UserAndOrgMemberInfo"]
 

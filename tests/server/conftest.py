@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from tenantkit import migrate
-from tenantkit.issuer import TokenIssuer
 from tenantkit.server import create_app
 from tenantkit.server.cli import create_integration_key
 from tenantkit.testing import (
@@ -21,6 +20,7 @@ from tenantkit.testing import (
     provision_database,
     seed_two_orgs,
 )
+from tenantkit.tokens import TokenIssuer
 
 ISSUER = "https://auth.tenantkit.test"
 

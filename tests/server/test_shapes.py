@@ -7,9 +7,8 @@ import uuid
 
 from fastapi.testclient import TestClient
 
-from tenantkit.issuer import TokenIssuer
 from tenantkit.testing import TwoOrgs
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import TokenIssuer, TokenVerifier
 
 V1 = "/api/backend/v1"
 UUID_V4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")

@@ -9,11 +9,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tenantkit.errors import Unauthorized
-from tenantkit.issuer import TokenIssuer
-from tenantkit.jwks import VerificationKey
-from tenantkit.principal import Principal
-from tenantkit.token_cache import VerifiedTokenCache
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import (
+    Principal,
+    TokenIssuer,
+    TokenVerifier,
+    VerificationKey,
+    VerifiedTokenCache,
+)
 
 from ._helpers import ISSUER, NOW, USER, FakeClock
 

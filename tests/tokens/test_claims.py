@@ -7,9 +7,14 @@ from typing import Any
 
 import pytest
 
-from tenantkit.claims import PropelAuthClaims, WorkOSClaims
 from tenantkit.errors import Unauthorized
-from tenantkit.principal import MULTI_ROLE, SINGLE_ROLE_IN_HIERARCHY, LoginMethod
+from tenantkit.tokens import (
+    MULTI_ROLE,
+    SINGLE_ROLE_IN_HIERARCHY,
+    LoginMethod,
+    PropelAuthClaims,
+    WorkOSClaims,
+)
 
 from ._helpers import ORG, OTHER_ORG, USER, org_entry, propelauth_claims
 

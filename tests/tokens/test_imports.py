@@ -15,7 +15,7 @@ HEAVY = ("sqlalchemy", "psycopg", "alembic", "fastapi", "starlette", "flask", "t
 # importing tokens must not pull it in (architecture.md §2: tokens never imports db).
 PROBE = f"""
 import sys
-import tenantkit, tenantkit.tokens, tenantkit.authz, tenantkit.issuer, tenantkit.keys_cli
+import tenantkit, tenantkit.tokens, tenantkit.authz, tenantkit.tokens.issuer, tenantkit.tokens.cli
 heavy = {HEAVY!r}
 print(sorted(m for m in sys.modules if m in heavy or m.split(".")[0] in heavy))
 """

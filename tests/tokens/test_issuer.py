@@ -10,11 +10,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tenantkit.authz import require_org_member_with_minimum_role
-from tenantkit.claims import WorkOSClaims
 from tenantkit.errors import Forbidden, Unauthorized
-from tenantkit.issuer import DEFAULT_LIFETIME, TokenIssuer
-from tenantkit.principal import LoginMethod, OrgMemberInfo
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import LoginMethod, OrgMemberInfo, TokenIssuer, TokenVerifier, WorkOSClaims
+from tenantkit.tokens.issuer import DEFAULT_LIFETIME
 
 from ._helpers import ISSUER, NOW, ORG, OTHER_ORG, USER, FakeClock
 

@@ -13,9 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tenantkit.errors import Unauthorized
-from tenantkit.issuer import TokenIssuer
-from tenantkit.jwks import JwksClient
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import JwksClient, TokenIssuer, TokenVerifier
 
 from ._helpers import ISSUER, USER, FakeClock, propelauth_claims
 from .conftest import FakeServer
@@ -146,7 +144,7 @@ def test_a_failed_refetch_keeps_the_keys_held(
     assert verifier.verify(old_key.issue(user_id=USER))
     jwks_server.status, jwks_server.body = 500, b"oops"
     monotonic.now += 120
-    with caplog.at_level(logging.WARNING, logger="tenantkit.jwks"):
+    with caplog.at_level(logging.WARNING, logger="tenantkit.tokens.jwks"):
         for _ in range(10):
             assert verifier.verify(old_key.issue(user_id=USER)).user_id == USER
     # One failed attempt; the others were held back by the rate limit.
@@ -241,7 +239,7 @@ def test_weak_private_and_foreign_keys_are_skipped(
     server = http_server()
     server.serve_json({"keys": keys})
     client = JwksClient(server.url, clock=monotonic)
-    with caplog.at_level(logging.WARNING, logger="tenantkit.jwks"):
+    with caplog.at_level(logging.WARNING, logger="tenantkit.tokens.jwks"):
         client.refresh()
     assert client.get_key("2025-01").kid == "2025-01"
     for kid in ("weak", "private", "hmac", "encryption", "rs512"):

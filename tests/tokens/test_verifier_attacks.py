@@ -15,10 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from tenantkit.errors import Unauthorized
-from tenantkit.issuer import TokenIssuer
-from tenantkit.jwks import KeySet
-from tenantkit.token_cache import VerifiedTokenCache
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import KeySet, TokenIssuer, TokenVerifier, VerifiedTokenCache
 
 from ._helpers import (
     ISSUER,

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tenantkit.issuer import TokenIssuer
+from tenantkit.tokens import TokenIssuer
 from tests.web._support import REQUIREMENTS, mint, new_id
 
 ORG = new_id()

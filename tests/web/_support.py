@@ -18,9 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from tenantkit import current_context
-from tenantkit.issuer import TokenIssuer
-from tenantkit.principal import OrgMemberInfo, Principal
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import OrgMemberInfo, Principal, TokenIssuer, TokenVerifier
 from tenantkit.web import Requirement, TenantMiddleware, UserAndOrgMemberInfo, path_param
 from tenantkit.web.fastapi import TenantKit
 

@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
 from tenantkit import create_async_engine, create_engine
-from tenantkit.issuer import TokenIssuer
 from tenantkit.testing import SeededOrg, TestDatabase, TwoOrgs
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import TokenIssuer, TokenVerifier
 from tests.conftest import NOTES_PER_ORG, add_notes
 from tests.web._support import bearer, build_app, mint
 

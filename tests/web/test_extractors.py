@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tenantkit.errors import InvalidField
-from tenantkit.principal import Principal
+from tenantkit.tokens import Principal
 from tenantkit.web import active_org, header, org_from, path_param, query_param
 from tenantkit.web.extractors import ROUTE_ORG, agree, normalise_org_id, sources_with_route
 from tests.web._support import new_id

@@ -13,9 +13,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
-from tenantkit.issuer import TokenIssuer
 from tenantkit.testing import TwoOrgs
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import TokenIssuer, TokenVerifier
 from tests.conftest import NOTES_PER_ORG
 from tests.web._support import bearer, build_app, mint
 

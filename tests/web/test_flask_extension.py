@@ -6,8 +6,7 @@ import pytest
 from flask import Flask
 
 from tenantkit import current_context
-from tenantkit.issuer import TokenIssuer
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import TokenIssuer, TokenVerifier
 from tenantkit.web.flask import TenantKit, current_org, current_user
 from tests.web._support import bearer, mint, new_id
 

@@ -20,10 +20,8 @@ from sqlalchemy.orm import sessionmaker
 
 from tenantkit import current_context
 from tenantkit.errors import Forbidden
-from tenantkit.issuer import TokenIssuer
-from tenantkit.principal import Principal
 from tenantkit.testing import TwoOrgs
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import Principal, TokenIssuer, TokenVerifier
 from tenantkit.web import (
     Requirement,
     TenantMiddleware,

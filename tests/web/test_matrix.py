@@ -13,8 +13,7 @@ import pytest
 from flask import Flask
 
 from tenantkit import current_context
-from tenantkit.issuer import TokenIssuer
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import TokenIssuer, TokenVerifier
 from tenantkit.web import TenantMiddleware, path_param
 from tenantkit.web._types import Receive, Scope, Send
 from tenantkit.web.flask import TenantKit as FlaskTenantKit

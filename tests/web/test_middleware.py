@@ -16,8 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.websockets import WebSocketDisconnect
 
 from tenantkit import current_context
-from tenantkit.issuer import TokenIssuer
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import TokenIssuer, TokenVerifier
 from tenantkit.web import (
     Requirement,
     TenantMiddleware,

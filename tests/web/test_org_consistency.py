@@ -31,9 +31,8 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
-from tenantkit.issuer import TokenIssuer
 from tenantkit.testing import TwoOrgs
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import TokenIssuer, TokenVerifier
 from tenantkit.web import TenantMiddleware, extractors
 from tests.web._consistency import (
     EXTRACTORS,

@@ -18,9 +18,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
-from tenantkit.issuer import TokenIssuer
 from tenantkit.testing import TwoOrgs
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import TokenIssuer, TokenVerifier
 from tenantkit.web.flask import TenantKit as FlaskTenantKit
 from tests.web._support import bearer, build_app, mint
 from tests.web.conftest import CheckoutCounter

@@ -12,9 +12,8 @@ import uvicorn
 from sqlalchemy.orm import sessionmaker
 
 from tenantkit import create_engine
-from tenantkit.issuer import TokenIssuer
 from tenantkit.testing import TestDatabase, TwoOrgs
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import TokenIssuer, TokenVerifier
 from tests.conftest import NOTES_PER_ORG
 from tests.web._support import bearer, build_app, mint
 

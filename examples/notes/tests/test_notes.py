@@ -7,9 +7,8 @@ from sqlalchemy import Engine
 
 from examples.notes.seed import Seed, memberships
 from examples.notes.tests.conftest import NOTES_PER_ORG
-from tenantkit.issuer import TokenIssuer
 from tenantkit.orgs import Management
-from tenantkit.principal import OrgMemberInfo
+from tenantkit.tokens import OrgMemberInfo, TokenIssuer
 
 
 def token_for(issuer: TokenIssuer, engine: Engine, user_id: str) -> dict[str, str]:

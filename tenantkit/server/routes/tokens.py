@@ -7,11 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from tenantkit.errors import FeatureDisabled, Forbidden, InvalidField, NotFound
-from tenantkit.issuer import TokenIssuer
-from tenantkit.principal import LoginMethod
 from tenantkit.server import schemas as s
 from tenantkit.server.deps import Api, ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
+from tenantkit.tokens import LoginMethod, TokenIssuer
 
 router = APIRouter(tags=["tokens"], responses=ERROR_RESPONSES)
 

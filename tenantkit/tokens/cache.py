@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from tenantkit.principal import Principal
+from tenantkit.tokens.principal import Principal
 
 __all__ = ["VerifiedTokenCache"]
 

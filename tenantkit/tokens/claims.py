@@ -21,7 +21,7 @@ from typing import Any, Final, NoReturn, Protocol
 
 from tenantkit.context import UUID_PATTERN
 from tenantkit.errors import Unauthorized
-from tenantkit.principal import (
+from tenantkit.tokens.principal import (
     MULTI_ROLE,
     SINGLE_ROLE_IN_HIERARCHY,
     LoginMethod,
@@ -30,7 +30,6 @@ from tenantkit.principal import (
 )
 
 __all__ = [
-    "UUID_PATTERN",
     "WORKOS_ID_PATTERN",
     "ClaimsAdapter",
     "PropelAuthClaims",

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import click
 
-from tenantkit.claims import UUID_PATTERN
-from tenantkit.issuer import DEFAULT_ISSUER, DEFAULT_LIFETIME, TokenIssuer
-from tenantkit.principal import OrgMemberInfo
+from tenantkit.context import UUID_PATTERN
+from tenantkit.tokens.issuer import DEFAULT_ISSUER, DEFAULT_LIFETIME, TokenIssuer
+from tenantkit.tokens.principal import OrgMemberInfo
 
 __all__ = ["keys_command", "token_command"]
 

@@ -4,7 +4,7 @@
     principal = verifier.verify(token)          # raises tenantkit.errors.Unauthorized
 
 Keys come from exactly one of `public_key_pem`, `jwks` (a local JWK set),
-`jwks_url` (fetched and cached, see `tenantkit.jwks.JwksClient`) or `keys` (any
+`jwks_url` (fetched and cached, see `tenantkit.tokens.jwks.JwksClient`) or `keys` (any
 `KeySource`). The payload becomes a `Principal` through a claims adapter:
 `PropelAuthClaims()` by default, or `WorkOSClaims(role_hierarchy=...)`.
 
@@ -43,32 +43,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from tenantkit import _strict_json
-from tenantkit.claims import (
-    UUID_PATTERN,
-    WORKOS_ID_PATTERN,
-    ClaimsAdapter,
-    PropelAuthClaims,
-    WorkOSClaims,
-)
 from tenantkit.errors import Unauthorized
-from tenantkit.jwks import SUPPORTED_ALGORITHMS, JwksClient, KeySet, KeySource
-from tenantkit.principal import LoginMethod, OrgMemberInfo, Principal
-from tenantkit.token_cache import VerifiedTokenCache
+from tenantkit.tokens.cache import VerifiedTokenCache
+from tenantkit.tokens.claims import ClaimsAdapter, PropelAuthClaims
+from tenantkit.tokens.jwks import SUPPORTED_ALGORITHMS, JwksClient, KeySet, KeySource
+from tenantkit.tokens.principal import Principal
 
 if TYPE_CHECKING:
-    from tenantkit.issuer import TokenIssuer
+    from tenantkit.tokens.issuer import TokenIssuer
 
-__all__ = [
-    "UUID_PATTERN",
-    "WORKOS_ID_PATTERN",
-    "ClaimsAdapter",
-    "LoginMethod",
-    "OrgMemberInfo",
-    "Principal",
-    "PropelAuthClaims",
-    "TokenVerifier",
-    "WorkOSClaims",
-]
+__all__ = ["TokenVerifier"]
 
 DEFAULT_MAX_TOKEN_BYTES = 8 * 1024
 DEFAULT_LEEWAY = 60

@@ -17,9 +17,8 @@ from tenantkit.authz import (
     require_user,
 )
 from tenantkit.errors import Forbidden, Unauthorized
-from tenantkit.principal import MULTI_ROLE, SINGLE_ROLE_IN_HIERARCHY, OrgMemberInfo, Principal
-
-from ._helpers import ORG, OTHER_ORG, USER
+from tenantkit.tokens import MULTI_ROLE, SINGLE_ROLE_IN_HIERARCHY, OrgMemberInfo, Principal
+from tests.tokens._helpers import ORG, OTHER_ORG, USER
 
 pytestmark = pytest.mark.nodb
 

@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tenantkit.jwks import MIN_RSA_BITS
-from tenantkit.principal import LoginMethod, OrgMemberInfo
+from tenantkit.tokens.jwks import MIN_RSA_BITS
+from tenantkit.tokens.principal import LoginMethod, OrgMemberInfo
 
 __all__ = ["DEFAULT_ISSUER", "DEFAULT_LIFETIME", "TokenIssuer"]
 

@@ -11,9 +11,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tenantkit.cli import main
-from tenantkit.issuer import TokenIssuer
-from tenantkit.keys_cli import keys_command
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import TokenIssuer, TokenVerifier
+from tenantkit.tokens.cli import keys_command
 
 from ._helpers import ORG, OTHER_ORG, USER
 

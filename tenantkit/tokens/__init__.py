@@ -1,0 +1,51 @@
+"""Access tokens: verifying them, the principal they describe, their keys, and issuing them.
+
+    verifier = TokenVerifier.for_propelauth("https://auth.example.com", PEM)
+    principal = verifier.verify(token)           # or: await verifier.verify_async(token)
+
+One module per question:
+- `verifier`: is this token valid? (`TokenVerifier`, strict parsing and claims);
+- `claims`: which principal does a verified payload describe? (PropelAuth, WorkOS);
+- `principal`: who is the caller? (`Principal`, `OrgMemberInfo`, PropelAuth's checks);
+- `jwks`: which key verifies it? (`KeySet`, `JwksClient`, fetched off the event loop);
+- `cache`: was it verified already? (`VerifiedTokenCache`);
+- `issuer`: signing tokens for self-hosting, the demo and tests (`TokenIssuer`);
+- `bearer`: the token in an `Authorization: Bearer` header;
+- `cli`: `tenantkit keys …` and `tenantkit token` (imported only by the command line).
+
+Nothing here imports a database driver, an ORM or a web framework.
+"""
+
+from tenantkit.tokens.bearer import bearer_token
+from tenantkit.tokens.cache import VerifiedTokenCache
+from tenantkit.tokens.claims import WORKOS_ID_PATTERN, ClaimsAdapter, PropelAuthClaims, WorkOSClaims
+from tenantkit.tokens.issuer import TokenIssuer
+from tenantkit.tokens.jwks import JwksClient, KeySet, KeySource, VerificationKey
+from tenantkit.tokens.principal import (
+    MULTI_ROLE,
+    SINGLE_ROLE_IN_HIERARCHY,
+    LoginMethod,
+    OrgMemberInfo,
+    Principal,
+)
+from tenantkit.tokens.verifier import TokenVerifier
+
+__all__ = [
+    "MULTI_ROLE",
+    "SINGLE_ROLE_IN_HIERARCHY",
+    "WORKOS_ID_PATTERN",
+    "ClaimsAdapter",
+    "JwksClient",
+    "KeySet",
+    "KeySource",
+    "LoginMethod",
+    "OrgMemberInfo",
+    "Principal",
+    "PropelAuthClaims",
+    "TokenIssuer",
+    "TokenVerifier",
+    "VerificationKey",
+    "VerifiedTokenCache",
+    "WorkOSClaims",
+    "bearer_token",
+]
