@@ -9,19 +9,25 @@ URLs inside a token (`jku`, `x5u`, `jwk`) are never read.
 its lock across the HTTP call, stops serving its keys once they expire even when
 the refetch fails, then retries that refetch on every request, and reads a
 response of any size. Parsing a JWK into a key is still PyJWT's job (`PyJWK`).
+
+No fetch ever runs on an event loop: `get_key_async` (what `verify_async` and the
+web adapters use) awaits it on a worker thread, `prefetch()` fetches at startup,
+and a plain `get_key` called from a thread that runs an event loop starts the
+fetch in the background and answers from the keys already held.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPException
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import jwt
@@ -34,6 +40,7 @@ from tenantkit.errors import Unauthorized
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
+    "AsyncKeySource",
     "JwksClient",
     "KeySet",
     "KeySource",
@@ -124,10 +131,27 @@ class VerificationKey:
 
 
 class KeySource(Protocol):
-    """Anything that finds the verification key for a token's `kid`."""
+    """Anything that finds the verification key for a token's `kid`.
+
+    `get_key` must not wait on the network when called on an event loop's thread;
+    a source that fetches keys implements `AsyncKeySource` too.
+    """
 
     def get_key(self, kid: str | None) -> VerificationKey:
         """The key for `kid`; raise `Unauthorized` if there is none."""
+        ...
+
+
+@runtime_checkable
+class AsyncKeySource(KeySource, Protocol):
+    """A key source that may fetch keys: async callers await the fetch off the event loop."""
+
+    async def get_key_async(self, kid: str | None) -> VerificationKey:
+        """`get_key`, awaiting any fetch on a worker thread."""
+        ...
+
+    async def prefetch(self) -> None:
+        """Fetch the keys now (at startup), off the event loop."""
         ...
 
 
@@ -187,6 +211,14 @@ class KeySet:
         return key
 
 
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class _FetchError(Exception):
     pass
 
@@ -214,9 +246,11 @@ class JwksClient:
       `min_refresh_interval` seconds apart: a flood of made-up kids costs one request.
     - A failed refetch keeps serving the keys already held. Only when no set was ever
       fetched does verification fail, with "signing keys are unavailable".
-    - Each fetch is synchronous and bounded by `timeout` per network operation and
-      by a deadline of about twice that overall; redirects are refused and the body
-      is capped at `max_response_bytes`. Call `refresh()` at startup to fetch early.
+    - Each fetch is bounded by `timeout` per network operation and by a deadline of
+      about twice that overall; redirects are refused and the body is capped at
+      `max_response_bytes`. It runs on the calling thread for sync callers, on a
+      worker thread for `get_key_async`, and in the background for a sync call made
+      on an event loop's thread. `await prefetch()` (or `refresh()`) at startup.
     - Keys that are weak (RSA under 2048 bits), private, symmetric, unsupported or
       missing a `kid` are skipped with a warning; the rest of the set still works.
     """
@@ -241,24 +275,39 @@ class JwksClient:
         self._max_response_bytes = max_response_bytes
         self._clock = clock
         self._opener = urllib.request.build_opener(_NoRedirect())
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held by the thread that fetches, never by a loop
+        self._background_lock = threading.Lock()
+        self._background: threading.Thread | None = None
         self._keys: dict[str, VerificationKey] | None = None
         self._fetched_at = 0.0
         self._last_attempt: float | None = None
 
     def get_key(self, kid: str | None) -> VerificationKey:
-        """The key for `kid`, refetching the set at most once per `min_refresh_interval`."""
-        kid = _require_kid(kid)
-        if self._keys is None or self._clock() - self._fetched_at >= self._cache_ttl:
-            self._refresh_if_allowed()
-        key = self._lookup(kid)
-        if key is None and self._refresh_if_allowed():
-            key = self._lookup(kid)
-        if key is not None:
+        """The key for `kid`, refetching the set at most once per `min_refresh_interval`.
+
+        On a thread that runs an event loop it never waits: the refetch then runs
+        in the background and the keys already held answer (async code should
+        call `get_key_async`, which waits for it without holding the loop).
+        """
+        steps = self._lookup_steps(kid)
+        try:
+            next(steps)
+            while True:
+                steps.send(self._refresh_here())
+        except StopIteration as done:
+            key: VerificationKey = done.value
             return key
-        if self._keys is None:
-            raise Unauthorized("signing keys are unavailable")
-        raise Unauthorized("token key id is unknown")
+
+    async def get_key_async(self, kid: str | None) -> VerificationKey:
+        """`get_key` for async code: a refetch is awaited on a worker thread, off the loop."""
+        steps = self._lookup_steps(kid)
+        try:
+            next(steps)
+            while True:
+                steps.send(await self._refresh_off_loop())
+        except StopIteration as done:
+            key: VerificationKey = done.value
+            return key
 
     def refresh(self) -> None:
         """Fetch the set now, ignoring the rate limit; raises `RuntimeError` if that fails."""
@@ -267,6 +316,49 @@ class JwksClient:
                 self._attempt()
             except _FetchError as exc:
                 raise RuntimeError(f"cannot fetch the JWK set from {self.url}: {exc}") from exc
+
+    async def prefetch(self) -> None:
+        """`refresh()` on a worker thread: await it at startup so no request has to."""
+        await asyncio.to_thread(self.refresh)
+
+    def _lookup_steps(self, kid: str | None) -> Generator[None, bool, VerificationKey]:
+        """The lookup, sans I/O: each `yield` asks the driver to try a refetch (its answer:
+        whether a new set was stored), so the sync and async drivers share one algorithm."""
+        kid = _require_kid(kid)
+        if self._keys is None or self._clock() - self._fetched_at >= self._cache_ttl:
+            yield  # whatever came of it, the lookup below reads the set now held
+        key = self._lookup(kid)
+        if key is None and (yield):
+            key = self._lookup(kid)
+        if key is not None:
+            return key
+        if self._keys is None:
+            raise Unauthorized("signing keys are unavailable")
+        raise Unauthorized("token key id is unknown")
+
+    def _refresh_here(self) -> bool:
+        # A thread that runs an event loop must never wait on the network.
+        if _on_event_loop():
+            return self._refresh_in_background()
+        return self._refresh_if_allowed()
+
+    async def _refresh_off_loop(self) -> bool:
+        if not self._may_attempt():  # the common case costs no thread hop
+            return False
+        return await asyncio.to_thread(self._refresh_if_allowed)
+
+    def _refresh_in_background(self) -> bool:
+        """Start a refetch on a thread of its own (one at a time); never waits, so False."""
+        if not self._may_attempt():
+            return False
+        with self._background_lock:
+            running = self._background
+            if running is None or not running.is_alive():
+                self._background = threading.Thread(
+                    target=self._refresh_if_allowed, name="tenantkit-jwks", daemon=True
+                )
+                self._background.start()
+        return False
 
     def _lookup(self, kid: str) -> VerificationKey | None:
         keys = self._keys

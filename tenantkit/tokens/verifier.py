@@ -5,8 +5,11 @@
 
 Keys come from exactly one of `public_key_pem`, `jwks` (a local JWK set),
 `jwks_url` (fetched and cached, see `tenantkit.tokens.jwks.JwksClient`) or `keys` (any
-`KeySource`). The payload becomes a `Principal` through a claims adapter:
-`PropelAuthClaims()` by default, or `WorkOSClaims(role_hierarchy=...)`.
+`KeySource`). Async code calls `await verify_async(token)`: a key fetch it needs
+runs on a worker thread, never on the event loop; `await prefetch()` at startup
+fetches remote keys before the first request. The payload becomes a `Principal`
+through a claims adapter: `PropelAuthClaims()` by default, or
+`WorkOSClaims(role_hierarchy=...)`.
 
 What a token must satisfy, checked in this order and each failure an `Unauthorized`
 with a fixed message that never echoes the token:
@@ -39,6 +42,7 @@ import binascii
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -46,7 +50,14 @@ from tenantkit import _strict_json
 from tenantkit.errors import Unauthorized
 from tenantkit.tokens.cache import VerifiedTokenCache
 from tenantkit.tokens.claims import ClaimsAdapter, PropelAuthClaims
-from tenantkit.tokens.jwks import SUPPORTED_ALGORITHMS, JwksClient, KeySet, KeySource
+from tenantkit.tokens.jwks import (
+    SUPPORTED_ALGORITHMS,
+    AsyncKeySource,
+    JwksClient,
+    KeySet,
+    KeySource,
+    VerificationKey,
+)
 from tenantkit.tokens.principal import Principal
 
 if TYPE_CHECKING:
@@ -64,6 +75,17 @@ _COMPACT = re.compile(rb"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)")
 # The last character of an unpadded segment must leave no stray bits, so each
 # byte string has exactly one encoding (and one cache key).
 _CLEAN_LAST = {2: frozenset(b"AQgw"), 3: frozenset(b"AEIMQUYcgkosw048")}
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """A token split and its header checked: what is left is the key and the signature."""
+
+    kid: str | None
+    alg: str
+    signing_input: bytes
+    signature_segment: bytes
+    payload_segment: bytes
 
 
 def _fail(message: str) -> NoReturn:
@@ -177,6 +199,8 @@ class TokenVerifier:
             )
         self._algorithms = _algorithms(algorithms)
         self._keys = _key_source(public_key_pem, jwks, jwks_url, keys, self._algorithms)
+        # Decided once: a runtime Protocol check costs microseconds.
+        self._async_keys = self._keys if isinstance(self._keys, AsyncKeySource) else None
         self._issuers = _names(issuer, "issuer")
         self._audiences = None if audience is None else _names(audience, "audience")
         self._claims: ClaimsAdapter = claims if claims is not None else PropelAuthClaims()
@@ -201,7 +225,61 @@ class TokenVerifier:
         return cls(issuer=f"https://{netloc}", public_key_pem=verifier_key_pem, **options)
 
     def verify(self, token: str | bytes) -> Principal:
-        """The principal of a valid token; `Unauthorized` with a fixed reason otherwise."""
+        """The principal of a valid token; `Unauthorized` with a fixed reason otherwise.
+
+        Safe on an event loop's thread (a key fetch then runs in the background and
+        the keys already held answer), but async code should use `verify_async`.
+        """
+        raw = self._raw(token)
+        now = self._clock()
+        cache = self._cache
+        if cache is None:
+            parsed = self._parse(raw)
+            return self._finish(parsed, self._keys.get_key(parsed.kid), now)[0]
+        cache_key = cache.key(raw)
+        principal = cache.get(cache_key, now)
+        if principal is None:
+            parsed = self._parse(raw)
+            principal, expires_at = self._finish(parsed, self._keys.get_key(parsed.kid), now)
+            cache.put(cache_key, principal, expires_at)
+        return principal
+
+    async def verify_async(self, token: str | bytes) -> Principal:
+        """`verify` for async code: a key fetch it needs is awaited off the event loop.
+
+        The twin of `verify`; only the key lookup differs.
+        """
+        raw = self._raw(token)
+        now = self._clock()
+        cache = self._cache
+        cache_key = b""
+        if cache is not None:
+            cache_key = cache.key(raw)
+            hit = cache.get(cache_key, now)
+            if hit is not None:
+                return hit
+        parsed = self._parse(raw)
+        keys = self._async_keys
+        key = (
+            await keys.get_key_async(parsed.kid)
+            if keys is not None
+            else self._keys.get_key(parsed.kid)
+        )
+        principal, expires_at = self._finish(parsed, key, now)
+        if cache is not None:
+            cache.put(cache_key, principal, expires_at)
+        return principal
+
+    async def prefetch(self) -> None:
+        """Fetch remote signing keys now, off the event loop; a no-op for pinned keys.
+
+        Await it at startup (a lifespan handler), so no request waits for the first
+        fetch. Raises `RuntimeError` when the JWKS endpoint cannot be fetched.
+        """
+        if self._async_keys is not None:
+            await self._async_keys.prefetch()
+
+    def _raw(self, token: str | bytes) -> bytes:
         if isinstance(token, str):
             # Size first: nothing of an oversized token is examined further.
             if len(token) > self._max_token_bytes:
@@ -217,19 +295,10 @@ class TokenVerifier:
             raise TypeError(f"token must be str or bytes, not {type(token).__name__}")
         if not raw:
             _fail("token is empty")
+        return raw
 
-        now = self._clock()
-        cache = self._cache
-        if cache is None:
-            return self._verify(raw, now)[0]
-        cache_key = cache.key(raw)
-        principal = cache.get(cache_key, now)
-        if principal is None:
-            principal, expires_at = self._verify(raw, now)
-            cache.put(cache_key, principal, expires_at)
-        return principal
-
-    def _verify(self, raw: bytes, now: float) -> tuple[Principal, int]:
+    def _parse(self, raw: bytes) -> _Parsed:
+        """The token's segments and its checked header: everything before the key lookup."""
         match = _COMPACT.fullmatch(raw)
         if match is None:
             _fail("token is malformed")
@@ -244,14 +313,19 @@ class TokenVerifier:
         kid = header.get("kid")
         if kid is not None and type(kid) is not str:
             _fail("token is malformed")
-        key = self._keys.get_key(kid)
-        if key.algorithm != alg:
-            _fail("token algorithm does not match its key")
         signing_input = raw[: len(header_segment) + 1 + len(payload_segment)]
-        if not key.verify(signing_input, _b64decode(signature_segment)):
+        return _Parsed(kid, alg, signing_input, signature_segment, payload_segment)
+
+    def _finish(
+        self, parsed: _Parsed, key: VerificationKey, now: float
+    ) -> tuple[Principal, int]:
+        """The signature, then the payload: the principal and the token's `exp`."""
+        if key.algorithm != parsed.alg:
+            _fail("token algorithm does not match its key")
+        if not key.verify(parsed.signing_input, _b64decode(parsed.signature_segment)):
             _fail("token signature is invalid")
 
-        claims = _json_object(payload_segment)
+        claims = _json_object(parsed.payload_segment)
         expires_at = self._check_registered_claims(claims, now)
         return self._claims.to_principal(claims), expires_at
 

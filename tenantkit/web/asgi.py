@@ -30,7 +30,7 @@ from tenantkit.context import tenant_context
 from tenantkit.errors import TenantkitError, Unauthorized
 from tenantkit.tokens import TokenVerifier
 from tenantkit.web._types import ASGIApp, Receive, Scope, Send
-from tenantkit.web.auth import SCOPE_KEY, RequestAuth, authenticate, authorize
+from tenantkit.web.auth import SCOPE_KEY, RequestAuth, authenticate_async, authorize
 from tenantkit.web.extractors import Ambiguous, OrgFrom, OrgIdSources, sources_with_route
 from tenantkit.web.requirements import Requirement
 
@@ -146,7 +146,7 @@ class TenantMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            auth = self._check(view, request_auth(scope))
+            auth = await self._check(view, request_auth(scope))
         except TenantkitError as error:
             if kind == "http":
                 await _send_error(send, error)
@@ -160,12 +160,12 @@ class TenantMiddleware:
         with tenant_context(auth.context):
             await self.app(scope, receive, send)
 
-    def _check(self, view: ScopeView, outer: RequestAuth | None) -> RequestAuth:
+    async def _check(self, view: ScopeView, outer: RequestAuth | None) -> RequestAuth:
         try:
             authorization = view.header("authorization")
         except Ambiguous:
             raise Unauthorized("more than one authorization header") from None
-        principal = authenticate(self.verifier, authorization, optional=self.optional)
+        principal = await authenticate_async(self.verifier, authorization, optional=self.optional)
         org_id = None
         if self.org_id is not None:
             # An enclosing TenantMiddleware's org (app-wide, with this one per route)

@@ -1,7 +1,8 @@
 """The steps every web adapter runs, in this order, before any database work:
 
 1. `bearer_token`: the Authorization header to a token (401 when missing or malformed);
-2. `TokenVerifier.verify`: the token to a `Principal` (401);
+2. `TokenVerifier.verify` (`verify_async` in the async adapters, so a key fetch
+   never holds the event loop): the token to a `Principal` (401);
 3. the org extractors: the one org the request names (400 when a value is
    repeated or not a UUID, or when two sources name different orgs);
 4. a `Requirement`: the caller's membership in that org (403);
@@ -20,7 +21,14 @@ from tenantkit.errors import Forbidden
 from tenantkit.tokens import OrgMemberInfo, Principal, TokenVerifier, bearer_token
 from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
 
-__all__ = ["SCOPE_KEY", "RequestAuth", "authenticate", "authorize", "bearer_token"]
+__all__ = [
+    "SCOPE_KEY",
+    "RequestAuth",
+    "authenticate",
+    "authenticate_async",
+    "authorize",
+    "bearer_token",
+]
 
 #: Where the ASGI middleware leaves the `RequestAuth` in the scope.
 SCOPE_KEY = "tenantkit.auth"
@@ -39,6 +47,15 @@ def authenticate(
     if optional and authorization is None:
         return None
     return verifier.verify(bearer_token(authorization))
+
+
+async def authenticate_async(
+    verifier: TokenVerifier, authorization: str | None, *, optional: bool = False
+) -> Principal | None:
+    """`authenticate` for the async adapters: a key fetch is awaited off the event loop."""
+    if optional and authorization is None:
+        return None
+    return await verifier.verify_async(bearer_token(authorization))
 
 
 @dataclass(frozen=True, slots=True)

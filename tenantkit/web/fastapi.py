@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from contextvars import copy_context
-from typing import ParamSpec, TypeVar
+from typing import TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
@@ -55,7 +55,7 @@ from tenantkit.errors import Forbidden, TenantkitError, Unauthorized
 from tenantkit.tokens import Principal, TokenVerifier
 from tenantkit.web._sessions import finish_session
 from tenantkit.web.asgi import ScopeView, request_auth
-from tenantkit.web.auth import RequestAuth, authenticate, authorize
+from tenantkit.web.auth import RequestAuth, authenticate_async, authorize
 from tenantkit.web.extractors import (
     Ambiguous,
     OrgFrom,
@@ -67,7 +67,6 @@ from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
 
 __all__ = ["TenantKit", "TenantkitHTTPException"]
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 OrgDependency = Callable[[HTTPConnection], Awaitable[UserAndOrgMemberInfo]]
@@ -135,14 +134,14 @@ class TenantKit:
 
     async def require_user(self, connection: HTTPConnection) -> Principal:
         """Dependency: the verified principal (401 without a valid token)."""
-        principal = _guard(self._principal, connection, False)
+        principal = await _guard(self._principal(connection, False))
         if principal is None:
             raise TenantkitHTTPException(Unauthorized("authentication required"))
         return principal
 
     async def optional_user(self, connection: HTTPConnection) -> Principal | None:
         """Dependency: the principal, or None without an Authorization header (bad one: 401)."""
-        return _guard(self._principal, connection, True)
+        return await _guard(self._principal(connection, True))
 
     # --- which org, with which rights -----------------------------------------------
 
@@ -181,7 +180,7 @@ class TenantKit:
         Bound here, in the request's task, so sync endpoints (run in a thread
         with a copy of the context) see it too.
         """
-        access, context = self._bound_org(connection)
+        access, context = await self._bound_org(connection)
         if context is None:  # TenantMiddleware bound it already
             yield access
             return
@@ -190,7 +189,7 @@ class TenantKit:
 
     # --- internals -------------------------------------------------------------------
 
-    def _principal(self, connection: HTTPConnection, optional: bool) -> Principal | None:
+    async def _principal(self, connection: HTTPConnection, optional: bool) -> Principal | None:
         found = request_auth(connection.scope)
         if found is not None:
             if found.principal is None and not optional:
@@ -200,10 +199,12 @@ class TenantKit:
             authorization = ScopeView(connection.scope).header("authorization")
         except Ambiguous:
             raise Unauthorized("more than one authorization header") from None
-        return authenticate(self.verifier, authorization, optional=optional)
+        return await authenticate_async(self.verifier, authorization, optional=optional)
 
-    def _authorize(self, connection: HTTPConnection, requirement: Requirement) -> RequestAuth:
-        principal = self._principal(connection, False)
+    async def _authorize(
+        self, connection: HTTPConnection, requirement: Requirement
+    ) -> RequestAuth:
+        principal = await self._principal(connection, False)
         found = request_auth(connection.scope)
         # The middleware's org (which it authorised and bound) is one more source
         # that must agree: never authorise one org and hand the endpoint another.
@@ -211,11 +212,11 @@ class TenantKit:
         org_id = self.org_id.resolve(ScopeView(connection.scope), principal, also=also)
         return authorize(principal, org_id, requirement)
 
-    def _bound_org(
+    async def _bound_org(
         self, connection: HTTPConnection
     ) -> tuple[UserAndOrgMemberInfo, TenantContext | None]:
         """The member's access, and the context still to bind (None: already bound)."""
-        auth = _guard(self._authorize, connection, _MEMBER)
+        auth = await _guard(self._authorize(connection, _MEMBER))
         access = auth.user_and_org()
         assert access is not None  # authorize() checked the org
         assert auth.context is not None
@@ -225,7 +226,7 @@ class TenantKit:
 
     def _org_dependency(self, requirement: Requirement) -> OrgDependency:
         async def dependency(connection: HTTPConnection) -> UserAndOrgMemberInfo:
-            access = _guard(self._authorize, connection, requirement).user_and_org()
+            access = (await _guard(self._authorize(connection, requirement))).user_and_org()
             assert access is not None  # authorize() checked the org
             return access
 
@@ -237,7 +238,7 @@ class TenantKit:
             if self.sessions is None:
                 raise RuntimeError("TenantKit(sessions=...) is needed for tk.session")
             # Authorized before any session exists: a refused request takes no connection.
-            _access, context = self._bound_org(connection)
+            _access, context = await self._bound_org(connection)
             # A sync endpoint waits for a pool connection on one of FastAPI's
             # threads. Were every thread so waiting, the requests holding the
             # connections could not get a thread to serialize their response and
@@ -271,7 +272,7 @@ class TenantKit:
         async def async_session_scope(connection: HTTPConnection) -> AsyncIterator[AsyncSession]:
             if self.async_sessions is None:
                 raise RuntimeError("TenantKit(async_sessions=...) is needed for tk.async_session")
-            _access, context = self._bound_org(connection)
+            _access, context = await self._bound_org(connection)
             with _binding(context):
                 async with self.async_sessions() as session, session.begin():
                     yield session
@@ -326,10 +327,10 @@ async def _finish_in_thread(session: Session, *, commit: bool) -> None:
     await asyncio.get_running_loop().run_in_executor(_finishers, call)
 
 
-def _guard(check: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+async def _guard(check: Awaitable[R]) -> R:
     # Dependencies raise HTTPException so FastAPI answers even without init_app.
     try:
-        return check(*args, **kwargs)
+        return await check
     except TenantkitError as error:
         raise TenantkitHTTPException(error) from None
 

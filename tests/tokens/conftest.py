@@ -56,18 +56,27 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
 
 class FakeServer:
-    """An HTTP server on 127.0.0.1 that answers every GET with `respond()` and counts requests."""
+    """An HTTP server on 127.0.0.1 that answers every GET with `respond()` and counts requests.
+
+    `hold()` makes it wait before answering until `release()`; `arrived` is set as
+    soon as a request is in.
+    """
 
     def __init__(self) -> None:
         self.requests: list[str] = []
         self.status = 200
         self.body: bytes = b"{}"
         self.headers: dict[str, str] = {}
+        self.arrived = threading.Event()
+        self._held: threading.Event | None = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests.append(self.path)
+                server.arrived.set()
+                if server._held is not None:
+                    server._held.wait(30)
                 self.send_response(server.status)
                 for name, value in server.headers.items():
                     self.send_header(name, value)
@@ -90,7 +99,18 @@ class FakeServer:
         self.status = 200
         self.body = json.dumps(document).encode()
 
+    def hold(self) -> None:
+        """Answer nothing until `release()`."""
+        self.arrived.clear()
+        self._held = threading.Event()
+
+    def release(self) -> None:
+        if self._held is not None:
+            self._held.set()
+            self._held = None
+
     def close(self) -> None:
+        self.release()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join()
