@@ -18,12 +18,17 @@ from typing import Final
 
 from tenantkit.errors import InvalidTenantContext
 
-__all__ = ["UUID_PATTERN", "TenantContext", "current_context", "tenant_context"]
+__all__ = ["UUID_ANY_CASE", "UUID_PATTERN", "TenantContext", "current_context", "tenant_context"]
 
 #: A canonical, lower-case, hyphenated UUID: the only id form tenantkit binds to
-#: the database. uuid.UUID() would also take braces, URNs and bare hex, which no
-#: token issuer emits and which only widen the input surface.
+#: the database, and tenantkit's one UUID pattern. uuid.UUID() would also take
+#: braces, URNs and bare hex, which no token issuer emits and which only widen the
+#: input surface. Where upper case is accepted (the web layer, the REST API), the
+#: value is lower-cased and then matched against this.
 UUID_PATTERN: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: The same pattern with the hex digits in either case, as text, for JSON Schema
+#: (the REST API's OpenAPI document), which has no case-insensitive flag.
+UUID_ANY_CASE: Final = UUID_PATTERN.pattern.replace("a-f", "a-fA-F")
 
 
 def _canonical_uuid(field: str, value: object) -> str:

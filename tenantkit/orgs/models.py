@@ -1,19 +1,36 @@
 """What the management service returns: frozen records of tenantkit's rows.
 
 Field names are the database's (PropelAuth's where PropelAuth has one); the
-REST layer maps them to wire shapes. Ids are lowercase UUID strings.
+REST layer builds its wire shapes from these records. Ids are lowercase UUID
+strings.
+
+`Org` is also the one definition of the org's fields: each field that callers
+may set carries its rule (how its value is checked, and whether `Orgs.update`
+takes it). `ORG_RULES` and `ORG_UPDATABLE` are read off it, and so are the REST
+API's org shapes; a new org column needs its migration, `schema.py` and a field
+here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
+from tenantkit.errors import InvalidField
+from tenantkit.orgs._validate import (
+    check_domain,
+    check_json_object,
+    check_name,
+    check_positive,
+    check_text,
+)
 from tenantkit.tokens import OrgMemberInfo
 
 __all__ = [
+    "ORG_RULES",
+    "ORG_UPDATABLE",
     "ApiKey",
     "ApiKeyValidation",
     "AuditEntry",
@@ -57,31 +74,80 @@ class Page(Generic[T]):
         return (self.page_number + 1) * self.page_size < self.total
 
 
+# --- org fields: how a value is checked, and whether an update may change it -------
+
+Check = Callable[[str, Any], Any]
+
+
+def _rule(check: Check, *, updatable: bool = True) -> dict[str, Any]:
+    """The metadata of a field callers may set: `check(field, value)` returns the value
+    to store or raises `InvalidField`; `updatable=False` fields are set at creation only."""
+    return {"check": check, "updatable": updatable}
+
+
+def _optional(check: Check) -> Check:
+    return lambda name, value: None if value is None else check(name, value)
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidField(name, "must be true or false")
+    return value
+
+
+def _domains(name: str, value: Any) -> list[str]:
+    if value is None or isinstance(value, str):
+        raise InvalidField(name, "must be a list of domains")
+    return sorted({check_domain(name, d) for d in value})
+
+
+def _timestamp(name: str, value: object) -> datetime | None:
+    if value is not None and not isinstance(value, datetime):
+        raise InvalidField(name, "must be a timestamp")
+    return value
+
+
+def _external_key(name: str, value: object) -> str | None:
+    # An id another system chose: empty means none.
+    return None if value is None else check_text(name, value, max_length=200) or None
+
+
 @dataclass(frozen=True, slots=True)
 class Org:
     org_id: str
-    name: str
+    name: str = field(metadata=_rule(check_name))
     url_safe_org_name: str
-    metadata: dict[str, Any]
-    max_users: int | None
-    domain: str | None
-    extra_domains: list[str]
-    domain_autojoin: bool
-    domain_restrict: bool
-    custom_role_mapping_name: str | None
-    legacy_org_id: str | None
-    external_id: str | None
-    can_setup_saml: bool
-    is_saml_configured: bool
-    is_saml_in_test_mode: bool
-    require_2fa_by: datetime | None
-    isolated: bool
+    metadata: dict[str, Any] = field(metadata=_rule(check_json_object))
+    max_users: int | None = field(metadata=_rule(_optional(check_positive)))
+    domain: str | None = field(metadata=_rule(_optional(check_domain)))
+    extra_domains: list[str] = field(metadata=_rule(_domains))
+    domain_autojoin: bool = field(metadata=_rule(_flag))
+    domain_restrict: bool = field(metadata=_rule(_flag))
+    custom_role_mapping_name: str | None = field(metadata=_rule(_optional(check_name)))
+    legacy_org_id: str | None = field(metadata=_rule(_external_key))
+    external_id: str | None = field(metadata=_rule(_external_key))
+    can_setup_saml: bool = field(metadata=_rule(_flag))
+    is_saml_configured: bool = field(metadata=_rule(_flag))
+    is_saml_in_test_mode: bool = field(metadata=_rule(_flag))
+    require_2fa_by: datetime | None = field(metadata=_rule(_timestamp))
+    isolated: bool = field(metadata=_rule(_flag, updatable=False))
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def from_row(cls, row: Any) -> Org:
         return cls(**_fields(cls, row))
+
+
+#: Org field -> its check, for every field callers may set.
+ORG_RULES: Final[Mapping[str, Check]] = {
+    f.name: f.metadata["check"] for f in fields(Org) if "check" in f.metadata
+}
+#: The fields `Orgs.update` takes (an end user's role may change only name and
+#: metadata: the database's column privileges decide that).
+ORG_UPDATABLE: Final = frozenset(
+    f.name for f in fields(Org) if f.metadata.get("updatable")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +247,11 @@ class RoleMapping:
     is_default: bool = False
     num_orgs_subscribed: int = 0
 
+    @property
+    def org_role_structure(self) -> str:
+        """PropelAuth's name for how the mapping's roles combine."""
+        return "multi_role" if self.multi_role else "single_role_in_hierarchy"
+
     def role(self, name: str) -> Role | None:
         return next((r for r in self.roles if r.name == name), None)
 
@@ -210,7 +281,7 @@ class RoleMapping:
             url_safe_org_name=get("url_safe_org_name"),
             org_metadata=dict(get("metadata") or {}),
             additional_roles=tuple(additional_roles),
-            org_role_structure="multi_role" if self.multi_role else "single_role_in_hierarchy",
+            org_role_structure=self.org_role_structure,
             legacy_org_id=get("legacy_org_id"),
         )
 

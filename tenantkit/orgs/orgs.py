@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Final, Literal, get_args
 
 from sqlalchemy import (
@@ -37,14 +36,11 @@ from tenantkit.orgs._sources import from_function, orgs_source
 from tenantkit.orgs._validate import (
     check_domain,
     check_id,
-    check_json_object,
-    check_name,
-    check_positive,
     check_text,
 )
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited, json_value
-from tenantkit.orgs.models import Org, Page
+from tenantkit.orgs.models import ORG_RULES, ORG_UPDATABLE, Org, Page
 from tenantkit.orgs.paging import PageRequest, fetch_page
 from tenantkit.orgs.roles import RoleMappings
 from tenantkit.schema import orgs
@@ -54,46 +50,16 @@ __all__ = ["OrgOrder", "Orgs"]
 OrgOrder = Literal["CREATED_AT_ASC", "CREATED_AT_DESC", "NAME"]
 ORG_ORDERS: Final = get_args(OrgOrder)
 
-#: Fields `Orgs.update` accepts; the first two are all an end user's role may change.
-UPDATABLE: Final = frozenset({
-    "name", "metadata", "max_users", "domain", "extra_domains", "domain_autojoin",
-    "domain_restrict", "require_2fa_by", "can_setup_saml", "custom_role_mapping_name",
-    "legacy_org_id", "external_id", "is_saml_configured", "is_saml_in_test_mode",
-})
-
-
-def _optional_text(field: str, value: object) -> str | None:
-    return None if value is None else check_name(field, value, max_length=200)
+#: Fields `Orgs.update` accepts: read off the `Org` record, where each field's rule lives.
+UPDATABLE: Final = ORG_UPDATABLE
 
 
 def _clean(field: str, value: Any) -> Any:
     """One validated org field value."""
-    if field == "name":
-        return check_name(field, value)
-    if field == "metadata":
-        return check_json_object(field, value)
-    if field == "max_users":
-        return None if value is None else check_positive(field, value)
-    if field == "domain":
-        return None if value is None else check_domain(field, value)
-    if field == "extra_domains":
-        if value is None or isinstance(value, str):
-            raise InvalidField(field, "must be a list of domains")
-        return sorted({check_domain(field, d) for d in value})
-    if field in ("domain_autojoin", "domain_restrict", "can_setup_saml", "isolated",
-                 "is_saml_configured", "is_saml_in_test_mode"):
-        if not isinstance(value, bool):
-            raise InvalidField(field, "must be true or false")
-        return value
-    if field == "require_2fa_by":
-        if value is not None and not isinstance(value, datetime):
-            raise InvalidField(field, "must be a timestamp")
-        return value
-    if field in ("legacy_org_id", "external_id"):
-        return None if value is None else check_text(field, value, max_length=200) or None
-    if field == "custom_role_mapping_name":
-        return _optional_text(field, value)
-    raise InvalidField(field, "is not an org field")
+    check = ORG_RULES.get(field)
+    if check is None:
+        raise InvalidField(field, "is not an org field")
+    return check(field, value)
 
 
 class Orgs:

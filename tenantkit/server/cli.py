@@ -21,12 +21,10 @@ from tenantkit.migrate import normalize_url, upgrade
 from tenantkit.orgs import Actor, Management
 from tenantkit.server.guard import DEFAULT_MAX_BODY_BYTES
 from tenantkit.tokens import TokenIssuer
+from tenantkit.tokens.cli import DEFAULT_KEY_PATH
 from tenantkit.tokens.issuer import DEFAULT_ISSUER
 
 __all__ = ["create_integration_command", "serve_command"]
-
-DEFAULT_KEY_PATH = Path(".tenantkit/signing-key.pem")
-
 
 def create_integration_key(service_url: str | sqlalchemy.URL, name: str) -> str:
     """A new integration API key (stored hashed); the secret is returned once."""

@@ -8,8 +8,9 @@ from fastapi import Path
 
 from tenantkit.server.schemas import UUID_PATTERN
 
-__all__ = ["ApiKeyId", "OrgId", "UserId"]
+__all__ = ["ApiKeyId", "EndpointId", "OrgId", "UserId"]
 
 OrgId = Annotated[str, Path(pattern=UUID_PATTERN, description="The org's id (a UUID)")]
 UserId = Annotated[str, Path(pattern=UUID_PATTERN, description="The user's id (a UUID)")]
 ApiKeyId = Annotated[str, Path(pattern=UUID_PATTERN, description="The API key's id (a UUID)")]
+EndpointId = Annotated[str, Path(pattern=UUID_PATTERN, description="The endpoint's id (a UUID)")]

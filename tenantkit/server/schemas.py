@@ -1,5 +1,11 @@
 """Wire shapes of the backend API (pydantic), named as PropelAuth names them.
 
+One representation: every response is a model built from the service's records
+(`Model.from_record(record)`, see `tenantkit.server._wire`). The org and user
+shapes are generated from the records' dataclasses (`tenantkit.orgs.models`):
+the org's fields, which of them an update takes, and how creation is called are
+each defined once, in the orgs service, and read off it here.
+
 Requests forbid unknown keys, so a typo is a 400 naming the field rather than
 a silently ignored change. Timestamps in responses are Unix seconds, as in
 PropelAuth; ids are lowercase UUIDs.
@@ -7,23 +13,26 @@ PropelAuth; ids are lowercase UUIDs.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from dataclasses import fields
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from tenantkit.context import UUID_ANY_CASE
+from tenantkit.orgs import OrgOrder, Orgs, models
+from tenantkit.server._wire import (
+    FromRecord,
+    Request,
+    Response,
+    record_model,
+    request_model,
+    signature_fields,
+)
 
 Json = dict[str, Any]
 #: A UUID as tenantkit hands them out (lowercase); upper case is accepted on input.
-UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+UUID_PATTERN = f"^{UUID_ANY_CASE}$"
 Id = Annotated[str, Field(pattern=UUID_PATTERN, examples=["1189c444-8a2d-4c41-8b4b-ae43ce79a492"])]
-
-
-class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Response(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # --- errors and plain replies ---------------------------------------------------
@@ -39,88 +48,71 @@ class Ok(Response):
     """An empty JSON object: PropelAuth clients parse every body as JSON."""
 
 
+class Paged(FromRecord):
+    """PropelAuth's paging envelope, read off one `Page` of records."""
+
+    renamed: ClassVar = {"current_page": "page_number", "has_more_results": "has_more"}
+
+    current_page: int
+    page_size: int
+    has_more_results: bool
+
+
+def _paging(items: str, total: str) -> dict[str, str]:
+    """The `renamed` of a page whose items and total carry these wire names."""
+    return {**Paged.renamed, items: "items", total: "total"}
+
+
 # --- orgs --------------------------------------------------------------------------
 
+#: PropelAuth's names for two org fields in an update; a response carries both names.
+ORG_UPDATE_NAMES: Final = {"domain_autojoin": "autojoin_by_domain",
+                           "domain_restrict": "restrict_to_domain"}
+#: Updatable org fields PropelAuth's update does not take (a SAML connection sets them).
+_NOT_IN_UPDATE_ORG: Final = frozenset({"is_saml_configured", "is_saml_in_test_mode"})
+#: PropelAuth's password rotation settings: tenantkit stores no passwords.
+_PASSWORD_ROTATION: Final = {"password_rotation_enabled": bool,
+                             "password_rotation_history_size": int | None,
+                             "password_rotation_period": int | None}
 
-class CreateOrg(Request):
-    name: str
-    enable_auto_joining_by_domain: bool = False
-    members_must_have_matching_domain: bool = False
-    domain: str | None = None
-    extra_domains: list[str] | None = None
-    max_users: int | None = None
-    custom_role_mapping_name: str | None = None
-    legacy_org_id: str | None = None
-    external_id: str | None = None
-    metadata: Json | None = None
-    isolated: bool = False
-
-
-class UpdateOrg(Request):
-    name: str | None = None
-    can_setup_saml: bool | None = None
-    metadata: Json | None = None
-    max_users: int | None = None
-    autojoin_by_domain: bool | None = None
-    restrict_to_domain: bool | None = None
-    domain: str | None = None
-    extra_domains: list[str] | None = None
-    legacy_org_id: str | None = None
-    external_id: str | None = None
-    require_2fa_by: datetime | None = None
-    custom_role_mapping_name: str | None = None
-    password_rotation_enabled: bool | None = None
-    password_rotation_history_size: int | None = None
-    password_rotation_period: int | None = None
-
-
-class Org(Response):
-    org_id: str
-    name: str
-    org_name: str
-    url_safe_org_name: str
-    url_safe_org_slug: str
-    metadata: Json
-    max_users: int | None
-    domain: str | None
-    extra_domains: list[str]
-    domain_autojoin: bool
-    domain_restrict: bool
-    autojoin_by_domain: bool
-    restrict_to_domain: bool
-    custom_role_mapping_name: str | None
-    legacy_org_id: str | None
-    external_id: str | None
-    can_setup_saml: bool
-    is_saml_configured: bool
-    is_saml_in_test_mode: bool
-    require_2fa_by: int | None
-    isolated: bool
-    password_rotation_enabled: bool
-    password_rotation_history_size: int | None
-    password_rotation_period: int | None
-    created_at: int
-    updated_at: int
-
-
-OrgOrderBy = Literal["CREATED_AT_ASC", "CREATED_AT_DESC", "NAME"]
+if TYPE_CHECKING:  # mypy sees the generated models as their bases
+    Org = FromRecord
+    CreateOrg = Request
+    UpdateOrg = Request
+else:
+    Org = record_model(
+        "Org", models.Org,
+        also={"org_name": "name", "url_safe_org_slug": "url_safe_org_name",
+              **{wire: name for name, wire in ORG_UPDATE_NAMES.items()}},
+        constant={"password_rotation_enabled": (bool, False),
+                  "password_rotation_history_size": (int | None, None),
+                  "password_rotation_period": (int | None, None)},
+    )
+    # Orgs.create's own keyword arguments (PropelAuth's names), minus the backend's id choice.
+    CreateOrg = request_model("CreateOrg", signature_fields(Orgs.create, omit={"org_id"}))
+    _org_hints = get_type_hints(models.Org)
+    UpdateOrg = request_model("UpdateOrg", [
+        *((ORG_UPDATE_NAMES.get(f.name, f.name), _org_hints[f.name] | None, None)
+          for f in fields(models.Org)
+          if f.name in models.ORG_UPDATABLE and f.name not in _NOT_IN_UPDATE_ORG),
+        *((name, kind | None, None) for name, kind in _PASSWORD_ROTATION.items()),
+    ])
 
 
 class OrgQuery(Request):
     page_size: int = Field(10, ge=1, le=100)
     page_number: int = Field(0, ge=0, le=100_000)
-    order_by: OrgOrderBy = "CREATED_AT_ASC"
+    order_by: OrgOrder = "CREATED_AT_ASC"
     name: str | None = None
     legacy_org_id: str | None = None
     domain: str | None = None
 
 
-class OrgQueryResult(Response):
+class OrgQueryResult(Paged):
+    renamed: ClassVar = _paging("orgs", "total_orgs")
+
     orgs: list[Org]
     total_orgs: int
-    current_page: int
-    page_size: int
-    has_more_results: bool
 
 
 # --- members --------------------------------------------------------------------
@@ -138,7 +130,9 @@ class MemberRef(Request):
     org_id: Id
 
 
-class OrgMemberInfo(Response):
+class OrgMemberInfo(FromRecord):
+    """PropelAuth's member info, read off a `tenantkit.tokens.OrgMemberInfo`."""
+
     org_id: str
     org_name: str | None
     url_safe_org_name: str | None
@@ -151,37 +145,35 @@ class OrgMemberInfo(Response):
     legacy_org_id: str | None
 
 
-class UserMetadata(Response):
-    user_id: str
-    email: str
-    email_confirmed: bool
-    has_password: bool
-    username: str | None
-    first_name: str | None
-    last_name: str | None
-    picture_url: str | None
-    locked: bool
-    enabled: bool
-    mfa_enabled: bool
-    can_create_orgs: bool
-    created_at: int
-    last_active_at: int | None
-    legacy_user_id: str | None
-    impersonator_user_id: str | None
-    metadata: Json
-    properties: Json
-    isolated_org_id: str | None
-    org_id_to_org_info: dict[str, OrgMemberInfo] | None = None
-    role_in_org: str | None = None
-    additional_roles_in_org: list[str] | None = None
+if TYPE_CHECKING:
+    UserMetadata = FromRecord
+else:
+    UserMetadata = record_model(
+        "UserMetadata", models.User, omit={"orgs"},
+        constant={"has_password": (bool, False),  # tenantkit stores no passwords
+                  "impersonator_user_id": (str | None, None)},
+        extra={"org_id_to_org_info": (dict[str, OrgMemberInfo] | None, None),
+               "role_in_org": (str | None, None),
+               "additional_roles_in_org": (list[str] | None, None)},
+    )
 
 
-class UsersPage(Response):
+def user_metadata(user: models.User, membership: models.Membership | None = None) -> UserMetadata:
+    """PropelAuth's user shape; with its orgs when the record has them, and a membership's role."""
+    values: dict[str, Any] = {}
+    if user.orgs is not None:
+        values["org_id_to_org_info"] = {o.org_id: OrgMemberInfo.from_record(o) for o in user.orgs}
+    if membership is not None:
+        values.update(role_in_org=membership.role,
+                      additional_roles_in_org=membership.additional_roles)
+    return UserMetadata.from_record(user, **values)
+
+
+class UsersPage(Paged):
+    renamed: ClassVar = _paging("users", "total_users")
+
     users: list[UserMetadata]
     total_users: int
-    current_page: int
-    page_size: int
-    has_more_results: bool
 
 
 # --- users ---------------------------------------------------------------------------
@@ -204,7 +196,7 @@ class CreateUser(Request):
     isolated_org_id: str | None = None
 
 
-class CreatedUser(Response):
+class CreatedUser(FromRecord):
     user_id: str
 
 
@@ -255,7 +247,9 @@ class InviteById(Request):
     expires_in_days: int = Field(7, ge=1, le=90)
 
 
-class CreatedInvite(Response):
+class CreatedInvite(FromRecord):
+    renamed: ClassVar = {"invitee_email": "email"}
+
     invite_id: str
     org_id: str
     invitee_email: str
@@ -263,7 +257,10 @@ class CreatedInvite(Response):
     expires_at: int
 
 
-class PendingInvite(Response):
+class PendingInvite(FromRecord):
+    renamed: ClassVar = {"invitee_email": "email", "role_in_org": "role",
+                         "additional_roles_in_org": "additional_roles"}
+
     invite_id: str
     invitee_email: str
     org_id: str
@@ -276,12 +273,11 @@ class PendingInvite(Response):
     inviter_user_id: str | None
 
 
-class PendingInvitesPage(Response):
+class PendingInvitesPage(Paged):
+    renamed: ClassVar = _paging("invites", "total_invites")
+
     invites: list[PendingInvite]
     total_invites: int
-    current_page: int
-    page_size: int
-    has_more_results: bool
 
 
 class RevokeInvite(Request):
@@ -294,7 +290,7 @@ class AcceptInvite(Request):
     user_id: Id | None = None
 
 
-class AcceptedInvite(Response):
+class AcceptedInvite(FromRecord):
     org_id: str
     user_id: str
 
@@ -315,7 +311,7 @@ class CreateRoleMapping(Request):
     multi_role: bool = False
 
 
-class RoleOut(Response):
+class RoleOut(FromRecord):
     name: str
     rank: int
     permissions: list[str]
@@ -323,7 +319,9 @@ class RoleOut(Response):
     is_visible_to_end_user: bool
 
 
-class CustomRoleMapping(Response):
+class CustomRoleMapping(FromRecord):
+    renamed: ClassVar = {"custom_role_mapping_name": "name"}
+
     custom_role_mapping_name: str
     num_orgs_subscribed: int
     is_default: bool
@@ -369,12 +367,14 @@ class CreateApiKey(Request):
     expires_at_seconds: int | None = Field(None, ge=0, le=253_402_300_799)
 
 
-class CreatedApiKey(Response):
+class CreatedApiKey(FromRecord):
     api_key_id: str
     api_key_token: str
 
 
-class ApiKey(Response):
+class ApiKey(FromRecord):
+    renamed: ClassVar = {"display_name": "name", "expires_at_seconds": "expires_at"}
+
     api_key_id: str
     org_id: str | None
     display_name: str
@@ -387,19 +387,18 @@ class ApiKey(Response):
     archived_at: int | None
 
 
-class ApiKeysPage(Response):
+class ApiKeysPage(Paged):
+    renamed: ClassVar = _paging("api_keys", "total_api_keys")
+
     api_keys: list[ApiKey]
     total_api_keys: int
-    current_page: int
-    page_size: int
-    has_more_results: bool
 
 
 class ValidateApiKey(Request):
     api_key_token: str
 
 
-class ValidatedApiKey(Response):
+class ValidatedApiKey(FromRecord):
     api_key_id: str
     metadata: Json
     permissions: list[str]
@@ -407,7 +406,7 @@ class ValidatedApiKey(Response):
     user: None = None
 
 
-class FeatureFlag(Response):
+class FeatureFlag(FromRecord):
     org_id: str
     name: str
     enabled: bool
@@ -424,7 +423,7 @@ class SetFeatureFlag(Request):
     value: Any = None
 
 
-class AuditEvent(Response):
+class AuditEvent(FromRecord):
     audit_id: int
     org_id: str | None
     action: str
@@ -436,14 +435,101 @@ class AuditEvent(Response):
     occurred_at: int
 
 
-class AuditLogPage(Response):
+class AuditLogPage(Paged):
+    renamed: ClassVar = _paging("events", "total_events")
+
     events: list[AuditEvent]
     total_events: int
-    current_page: int
-    page_size: int
-    has_more_results: bool
 
 
 class AddDomain(Request):
     domain: str
 
+
+# --- webhook endpoints (a tenantkit extension) -----------------------------------------
+
+
+class CreateWebhookEndpoint(Request):
+    url: str
+    event_types: list[str] = []
+    org_id: Id | None = None
+    description: str = ""
+    enabled: bool = True
+    secret: str | None = Field(None, description="Bring a whsec_ secret (default: a new one)")
+
+
+class UpdateWebhookEndpoint(Request):
+    url: str | None = None
+    event_types: list[str] | None = None
+    org_id: Id | None = Field(None, description="null clears the org filter")
+    description: str | None = None
+    enabled: bool | None = None
+
+
+class DeliveryStatus(FromRecord):
+    state: str
+    last_event_id: int
+    pending_events: int
+    lag_seconds: float
+    attempts: int
+    next_attempt_at: int | None
+    last_attempt_at: int | None
+    last_success_at: int | None
+    last_delivered_event_id: int | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_count: int
+    dead_letters: int
+    replays_queued: int
+
+
+class WebhookEndpoint(FromRecord):
+    endpoint_id: str
+    url: str
+    description: str
+    event_types: list[str]
+    org_id: str | None
+    enabled: bool
+    created_at: int
+    updated_at: int
+    previous_secret_expires_at: int | None
+    status: DeliveryStatus
+
+
+class CreatedWebhookEndpoint(WebhookEndpoint):
+    secret: str
+
+
+class WebhookEndpoints(Response):
+    webhook_endpoints: list[WebhookEndpoint]
+
+
+MAX_SECRET_OVERLAP: Final = 30 * 24 * 3600
+_EVENT_ID = Field(ge=1, le=2**63 - 1)
+
+
+class RotateSecret(Request):
+    overlap_seconds: int = Field(86_400, ge=0, le=MAX_SECRET_OVERLAP)
+    secret: str | None = None
+
+
+class Replay(Request):
+    event_ids: list[Annotated[int, _EVENT_ID]] | None = None
+    from_event_id: Annotated[int, _EVENT_ID] | None = None
+
+
+class Replayed(Response):
+    queued: int
+
+
+class WebhookDeadLetter(FromRecord):
+    event_id: int
+    event_type: str
+    attempts: int
+    last_error: str | None
+    dead_at: int
+    replay_requested_at: int | None
+
+
+class WebhookDeadLetters(Response):
+    dead_letters: list[WebhookDeadLetter]

@@ -21,8 +21,9 @@ from tenantkit.context import UUID_PATTERN
 from tenantkit.tokens.issuer import DEFAULT_ISSUER, DEFAULT_LIFETIME, TokenIssuer
 from tenantkit.tokens.principal import OrgMemberInfo
 
-__all__ = ["keys_command", "token_command"]
+__all__ = ["DEFAULT_KEY_PATH", "keys_command", "token_command"]
 
+#: Where `tenantkit keys generate` writes the key and `token` / `serve` look for it.
 DEFAULT_KEY_PATH = Path(".tenantkit/signing-key.pem")
 #: tenantkit's default role mapping, highest first (Owner > Admin > Member).
 DEFAULT_ROLES = ("Owner", "Admin", "Member")

@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Protocol
 
+from tenantkit.context import UUID_PATTERN
 from tenantkit.errors import InvalidField
 from tenantkit.tokens import Principal
 
@@ -48,9 +49,6 @@ __all__ = [
     "sources_with_route",
 ]
 
-_UUID_ANY_CASE: Final = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
 _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -93,8 +91,10 @@ def normalise_org_id(value: object, where: str = "org id") -> str | None:
     """
     if value is None or value == "":
         return None
-    if isinstance(value, str) and len(value) == 36 and _UUID_ANY_CASE.fullmatch(value):
-        return value.lower()
+    if isinstance(value, str) and len(value) == 36:
+        lowered = value.lower()
+        if UUID_PATTERN.fullmatch(lowered):
+            return lowered
     raise InvalidField("org_id", f"{where} must be a UUID")
 
 

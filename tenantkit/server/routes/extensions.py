@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from tenantkit.orgs import PageRequest
 from tenantkit.server import schemas as s
-from tenantkit.server import shapes
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
 from tenantkit.server.params import ApiKeyId, OrgId
@@ -22,14 +21,14 @@ router = APIRouter(prefix="/api/backend/v1", tags=["extensions"], responses=ERRO
 
 @router.post("/end_user_api_keys", response_model=s.CreatedApiKey,
              summary="Create an org API key (the token is shown once)")
-def create_api_key(body: s.CreateApiKey, api: ApiDep) -> dict[str, Any]:
+def create_api_key(body: s.CreateApiKey, api: ApiDep) -> s.CreatedApiKey:
     expires = (datetime.fromtimestamp(body.expires_at_seconds, UTC)
                if body.expires_at_seconds is not None else None)
     with api.management() as m:
         created = m.api_keys.create(kind="org", org_id=body.org_id, name=body.display_name,
                                     permissions=body.permissions, metadata=body.metadata,
                                     expires_at=expires)
-    return {"api_key_id": created.api_key.api_key_id, "api_key_token": created.secret}
+    return s.CreatedApiKey.from_record(created.api_key, api_key_token=created.secret)
 
 
 @router.get("/end_user_api_keys", response_model=s.ApiKeysPage, summary="List org API keys")
@@ -39,31 +38,28 @@ def list_api_keys(
     archived: bool = False,
     page_size: Annotated[int, Query(ge=1, le=100)] = 10,
     page_number: Annotated[int, Query(ge=0, le=100_000)] = 0,
-) -> dict[str, Any]:
+) -> s.ApiKeysPage:
     with api.management() as m:
         page = m.api_keys.list(org_id=org_id, kind="org", archived=archived,
                                page=PageRequest(page_size, page_number))
-    return shapes.paged(page, "api_keys", "total_api_keys",
-                        [shapes.api_key(k) for k in page.items])
+    return s.ApiKeysPage.from_record(page)
 
 
 @router.post("/end_user_api_keys/validate", response_model=s.ValidatedApiKey,
              summary="Validate an org API key: its org and permissions (401 if invalid)")
-def validate_api_key(body: s.ValidateApiKey, api: ApiDep) -> dict[str, Any]:
+def validate_api_key(body: s.ValidateApiKey, api: ApiDep) -> s.ValidatedApiKey:
     token = body.api_key_token.removeprefix("Bearer ").strip()
     with api.management() as m:
         valid = m.api_keys.validate(token, kind="org")
-    return {"api_key_id": valid.api_key.api_key_id, "metadata": valid.api_key.metadata,
-            "permissions": valid.api_key.permissions,
-            "org": shapes.org(valid.org) if valid.org else None, "user": None}
+    return s.ValidatedApiKey.from_record(valid.api_key, org=valid.org)
 
 
 @router.delete("/end_user_api_keys/{api_key_id}", response_model=s.Ok,
                summary="Archive an API key")
-def archive_api_key(api_key_id: ApiKeyId, api: ApiDep) -> dict[str, Any]:
+def archive_api_key(api_key_id: ApiKeyId, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.api_keys.archive(api_key_id)
-    return {}
+    return s.Ok()
 
 
 # --- feature flags -------------------------------------------------------------------
@@ -71,39 +67,38 @@ def archive_api_key(api_key_id: ApiKeyId, api: ApiDep) -> dict[str, Any]:
 
 @router.get("/org/{org_id}/feature_flags", response_model=s.FeatureFlags,
             summary="An org's feature flags")
-def list_flags(org_id: OrgId, api: ApiDep) -> dict[str, Any]:
+def list_flags(org_id: OrgId, api: ApiDep) -> s.FeatureFlags:
     with api.management() as m:
         flags = m.feature_flags.list(org_id)
-    return {"feature_flags": [shapes.feature_flag(f) for f in flags]}
+    return s.FeatureFlags(feature_flags=[s.FeatureFlag.from_record(f) for f in flags])
 
 
 @router.get("/org/{org_id}/feature_flags/{name}", response_model=s.FeatureFlag,
             summary="Check one flag (an unset flag is disabled)")
-def check_flag(org_id: OrgId, name: str, api: ApiDep) -> dict[str, Any]:
+def check_flag(org_id: OrgId, name: str, api: ApiDep) -> s.FeatureFlag:
     with api.management() as m:
         m.orgs.fetch(org_id)  # 404 for an unknown org, not a silently disabled flag
         for flag in m.feature_flags.list(org_id):
             if flag.name == name:
-                return shapes.feature_flag(flag)
+                return s.FeatureFlag.from_record(flag)
         enabled = m.feature_flags.is_enabled(org_id, name)
-    return {"org_id": org_id, "name": name, "enabled": enabled, "value": None,
-            "updated_at": None}
+    return s.FeatureFlag(org_id=org_id, name=name, enabled=enabled, value=None, updated_at=None)
 
 
 @router.put("/org/{org_id}/feature_flags/{name}", response_model=s.FeatureFlag,
             summary="Set a flag")
-def set_flag(org_id: OrgId, name: str, body: s.SetFeatureFlag, api: ApiDep) -> dict[str, Any]:
+def set_flag(org_id: OrgId, name: str, body: s.SetFeatureFlag, api: ApiDep) -> s.FeatureFlag:
     with api.management() as m:
-        return shapes.feature_flag(
+        return s.FeatureFlag.from_record(
             m.feature_flags.set(org_id, name, enabled=body.enabled, value=body.value))
 
 
 @router.delete("/org/{org_id}/feature_flags/{name}", response_model=s.Ok,
                summary="Remove a flag")
-def remove_flag(org_id: OrgId, name: str, api: ApiDep) -> dict[str, Any]:
+def remove_flag(org_id: OrgId, name: str, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.feature_flags.remove(org_id, name)
-    return {}
+    return s.Ok()
 
 
 # --- audit log ------------------------------------------------------------------------
@@ -117,23 +112,23 @@ def audit_log(
     action: str | None = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 10,
     page_number: Annotated[int, Query(ge=0, le=100_000)] = 0,
-) -> dict[str, Any]:
+) -> s.AuditLogPage:
     with api.management() as m:
         m.orgs.fetch(org_id)
         page = m.audit_log.list(org_id, action=action, page=PageRequest(page_size, page_number))
-    return shapes.paged(page, "events", "total_events", [shapes.audit_entry(e) for e in page.items])
+    return s.AuditLogPage.from_record(page)
 
 
 # --- domains --------------------------------------------------------------------------
 
 
 @router.post("/org/{org_id}/domains", response_model=s.Org, summary="Add a domain")
-def add_domain(org_id: OrgId, body: s.AddDomain, api: ApiDep) -> dict[str, Any]:
+def add_domain(org_id: OrgId, body: s.AddDomain, api: ApiDep) -> s.Org:
     with api.management() as m:
-        return shapes.org(m.domains.add(org_id, body.domain))
+        return s.Org.from_record(m.domains.add(org_id, body.domain))
 
 
 @router.delete("/org/{org_id}/domains/{domain}", response_model=s.Org, summary="Remove a domain")
-def remove_domain(org_id: OrgId, domain: str, api: ApiDep) -> dict[str, Any]:
+def remove_domain(org_id: OrgId, domain: str, api: ApiDep) -> s.Org:
     with api.management() as m:
-        return shapes.org(m.domains.remove(org_id, domain))
+        return s.Org.from_record(m.domains.remove(org_id, domain))

@@ -4,28 +4,25 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 
 from tenantkit.orgs import CreatedInvite, PageRequest, Role
 from tenantkit.server import schemas as s
-from tenantkit.server import shapes
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/backend/v1", tags=["invites"], responses=ERROR_RESPONSES)
 
 
-def _created(c: CreatedInvite) -> dict[str, Any]:
-    return {"invite_id": c.invite.invite_id, "org_id": c.invite.org_id,
-            "invitee_email": c.invite.email, "token": c.token,
-            "expires_at": shapes.seconds(c.invite.expires_at)}
+def _created(c: CreatedInvite) -> s.CreatedInvite:
+    return s.CreatedInvite.from_record(c.invite, token=c.token)
 
 
 @router.post("/invite_user", response_model=s.CreatedInvite,
              summary="Invite by email (the token is shown once)")
-def invite_user(body: s.InviteByEmail, api: ApiDep) -> dict[str, Any]:
+def invite_user(body: s.InviteByEmail, api: ApiDep) -> s.CreatedInvite:
     with api.management() as m:
         return _created(m.invites.create(
             body.org_id, email=body.email, role=body.role,
@@ -35,7 +32,7 @@ def invite_user(body: s.InviteByEmail, api: ApiDep) -> dict[str, Any]:
 
 @router.post("/invite_user_by_id", response_model=s.CreatedInvite,
              summary="Invite an existing user (the token is shown once)")
-def invite_user_by_id(body: s.InviteById, api: ApiDep) -> dict[str, Any]:
+def invite_user_by_id(body: s.InviteById, api: ApiDep) -> s.CreatedInvite:
     with api.management() as m:
         return _created(m.invites.create(
             body.org_id, user_id=body.user_id, role=body.role,
@@ -50,39 +47,40 @@ def pending_invites(
     page_size: Annotated[int, Query(ge=1, le=100)] = 10,
     page_number: Annotated[int, Query(ge=0, le=100_000)] = 0,
     org_id: str | None = None,
-) -> dict[str, Any]:
+) -> s.PendingInvitesPage:
     with api.management() as m:
         page = m.invites.list_pending(org_id=org_id, page=PageRequest(page_size, page_number))
-    return shapes.paged(page, "invites", "total_invites", [shapes.invite(i) for i in page.items])
+    return s.PendingInvitesPage.from_record(page)
 
 
 @router.delete("/pending_org_invites", response_model=s.Ok, summary="Revoke a pending invite")
-def revoke_invite(body: Annotated[s.RevokeInvite, Body()], api: ApiDep) -> dict[str, Any]:
+def revoke_invite(body: Annotated[s.RevokeInvite, Body()], api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.invites.revoke(body.org_id, body.invitee_email)
-    return {}
+    return s.Ok()
 
 
 @router.post("/accept_invite", response_model=s.AcceptedInvite, tags=["extensions"],
              summary="Accept an invite by token (extension)")
-def accept_invite(body: s.AcceptInvite, api: ApiDep) -> dict[str, Any]:
+def accept_invite(body: s.AcceptInvite, api: ApiDep) -> s.AcceptedInvite:
     with api.management() as m:
-        accepted = m.invites.accept(body.token, user_id=body.user_id)
-    return {"org_id": accepted.org_id, "user_id": accepted.user_id}
+        return s.AcceptedInvite.from_record(m.invites.accept(body.token, user_id=body.user_id))
 
 
 @router.get("/custom_role_mappings", response_model=s.CustomRoleMappings, tags=["roles"],
             summary="Role mappings and how many orgs use each")
-def role_mappings(api: ApiDep) -> dict[str, Any]:
+def role_mappings(api: ApiDep) -> s.CustomRoleMappings:
     with api.management() as m:
-        return {"custom_role_mappings": [shapes.role_mapping(x) for x in m.role_mappings.list()]}
+        found = m.role_mappings.list()
+    return s.CustomRoleMappings(
+        custom_role_mappings=[s.CustomRoleMapping.from_record(x) for x in found])
 
 
 @router.post("/custom_role_mappings", response_model=s.CustomRoleMapping,
              tags=["roles", "extensions"], summary="Create a role mapping (extension)")
-def create_role_mapping(body: s.CreateRoleMapping, api: ApiDep) -> dict[str, Any]:
+def create_role_mapping(body: s.CreateRoleMapping, api: ApiDep) -> s.CustomRoleMapping:
     roles = [Role(r.name, i, tuple(r.permissions), r.is_internal, r.is_visible_to_end_user)
              for i, r in enumerate(body.roles, start=1)]
     with api.management() as m:
-        return shapes.role_mapping(m.role_mappings.create(
+        return s.CustomRoleMapping.from_record(m.role_mappings.create(
             body.custom_role_mapping_name, roles, multi_role=body.multi_role))

@@ -2,92 +2,92 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from tenantkit.errors import FeatureDisabled
 from tenantkit.orgs import PageRequest
 from tenantkit.server import schemas as s
-from tenantkit.server import shapes
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
 from tenantkit.server.params import OrgId
 
 router = APIRouter(prefix="/api/backend/v1", tags=["orgs"], responses=ERROR_RESPONSES)
 
-_UPDATE_FIELDS = {"autojoin_by_domain": "domain_autojoin", "restrict_to_domain": "domain_restrict"}
+# PropelAuth's update names back to the org's own field names.
+_UPDATE_FIELDS = {wire: name for name, wire in s.ORG_UPDATE_NAMES.items()}
 
 
 @router.post("/org/", response_model=s.Org, summary="Create an org")
-def create_org(body: s.CreateOrg, api: ApiDep) -> dict[str, Any]:
+def create_org(body: s.CreateOrg, api: ApiDep) -> s.Org:
     with api.management() as m:
-        return shapes.org(m.orgs.create(**body.model_dump()))
+        return s.Org.from_record(m.orgs.create(**body.model_dump()))
 
 
-def _query(api: ApiDep, q: s.OrgQuery) -> dict[str, Any]:
+def _query(api: ApiDep, q: s.OrgQuery) -> s.OrgQueryResult:
     with api.management() as m:
         page = m.orgs.query(page=PageRequest(q.page_size, q.page_number), order_by=q.order_by,
                             name=q.name, domain=q.domain, legacy_org_id=q.legacy_org_id)
-    return shapes.paged(page, "orgs", "total_orgs", [shapes.org(o) for o in page.items])
+    return s.OrgQueryResult.from_record(page)
 
 
 @router.get("/org/query", response_model=s.OrgQueryResult, summary="Query orgs")
-def query_orgs(api: ApiDep, q: Annotated[s.OrgQuery, Query()]) -> dict[str, Any]:
+def query_orgs(api: ApiDep, q: Annotated[s.OrgQuery, Query()]) -> s.OrgQueryResult:
     return _query(api, q)
 
 
 @router.post("/org/query", response_model=s.OrgQueryResult, summary="Query orgs (JSON body)")
-def query_orgs_post(api: ApiDep, body: s.OrgQuery) -> dict[str, Any]:
+def query_orgs_post(api: ApiDep, body: s.OrgQuery) -> s.OrgQueryResult:
     return _query(api, body)
 
 
 @router.post("/org/add_user", response_model=s.Ok, summary="Add a user to an org")
-def add_user(body: s.MemberChange, api: ApiDep) -> dict[str, Any]:
+def add_user(body: s.MemberChange, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.members.add(body.org_id, body.user_id, body.role, body.additional_roles)
-    return {}
+    return s.Ok()
 
 
 @router.post("/org/change_role", response_model=s.Ok, summary="Change a member's role")
-def change_role(body: s.MemberChange, api: ApiDep) -> dict[str, Any]:
+def change_role(body: s.MemberChange, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.members.change_role(body.org_id, body.user_id, body.role, body.additional_roles)
-    return {}
+    return s.Ok()
 
 
 @router.post("/org/remove_user", response_model=s.Ok, summary="Remove a user from an org")
-def remove_user(body: s.MemberRef, api: ApiDep) -> dict[str, Any]:
+def remove_user(body: s.MemberRef, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.members.remove(body.org_id, body.user_id)
-    return {}
+    return s.Ok()
 
 
 @router.post("/org/deactivate_user", response_model=s.Ok, tags=["extensions"],
              summary="Deactivate a membership (extension)")
-def deactivate_user(body: s.MemberRef, api: ApiDep) -> dict[str, Any]:
+def deactivate_user(body: s.MemberRef, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.members.deactivate(body.org_id, body.user_id)
-    return {}
+    return s.Ok()
 
 
 @router.post("/org/reactivate_user", response_model=s.Ok, tags=["extensions"],
              summary="Reactivate a membership (extension)")
-def reactivate_user(body: s.MemberRef, api: ApiDep) -> dict[str, Any]:
+def reactivate_user(body: s.MemberRef, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.members.reactivate(body.org_id, body.user_id)
-    return {}
+    return s.Ok()
 
 
 @router.get("/org/{org_id}", response_model=s.Org, summary="Fetch an org")
-def fetch_org(org_id: OrgId, api: ApiDep) -> dict[str, Any]:
+def fetch_org(org_id: OrgId, api: ApiDep) -> s.Org:
     with api.management() as m:
-        return shapes.org(m.orgs.fetch(org_id))
+        return s.Org.from_record(m.orgs.fetch(org_id))
 
 
 @router.put("/org/{org_id}", response_model=s.Org,
             summary="Update an org (or subscribe it to a role mapping)")
-def update_org(org_id: OrgId, body: s.UpdateOrg, api: ApiDep) -> dict[str, Any]:
+def update_org(org_id: OrgId, body: s.UpdateOrg, api: ApiDep) -> s.Org:
     given = body.model_dump(exclude_unset=True)
     rotation = [k for k in given if k.startswith("password_rotation") and given[k]]
     if rotation:
@@ -95,28 +95,28 @@ def update_org(org_id: OrgId, body: s.UpdateOrg, api: ApiDep) -> dict[str, Any]:
     changes = {_UPDATE_FIELDS.get(k, k): v for k, v in given.items()
                if not k.startswith("password_rotation")}
     with api.management() as m:
-        return shapes.org(m.orgs.update(org_id, **changes))
+        return s.Org.from_record(m.orgs.update(org_id, **changes))
 
 
 @router.delete("/org/{org_id}", response_model=s.Ok, summary="Delete an org")
-def delete_org(org_id: OrgId, api: ApiDep) -> dict[str, Any]:
+def delete_org(org_id: OrgId, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.orgs.delete(org_id)
-    return {}
+    return s.Ok()
 
 
 @router.post("/org/{org_id}/allow_saml", response_model=s.Ok, summary="Allow SAML setup")
-def allow_saml(org_id: OrgId, api: ApiDep) -> dict[str, Any]:
+def allow_saml(org_id: OrgId, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.orgs.update(org_id, can_setup_saml=True)
-    return {}
+    return s.Ok()
 
 
 @router.post("/org/{org_id}/disallow_saml", response_model=s.Ok, summary="Disallow SAML setup")
-def disallow_saml(org_id: OrgId, api: ApiDep) -> dict[str, Any]:
+def disallow_saml(org_id: OrgId, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.orgs.update(org_id, can_setup_saml=False)
-    return {}
+    return s.Ok()
 
 
 @router.get("/user/org/{org_id}", response_model=s.UsersPage, summary="Users in an org")
@@ -127,8 +127,9 @@ def users_in_org(
     page_number: Annotated[int, Query(ge=0, le=100_000)] = 0,
     include_orgs: bool = False,
     role: str | None = None,
-) -> dict[str, Any]:
+) -> s.UsersPage:
     with api.management() as m:
         page = m.members.list(org_id, page=PageRequest(page_size, page_number), role=role,
                               include_orgs=include_orgs)
-    return shapes.paged(page, "users", "total_users", [shapes.member(x) for x in page.items])
+    return s.UsersPage.from_record(
+        page, users=[s.user_metadata(x.user, x.membership) for x in page.items])

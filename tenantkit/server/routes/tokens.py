@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from tenantkit.errors import FeatureDisabled, Forbidden, InvalidField, NotFound
@@ -23,7 +21,7 @@ def _issuer(api: Api) -> TokenIssuer:
 
 @router.post("/api/backend/v1/access_token", response_model=s.AccessToken,
              summary="Mint an access token for a user")
-def access_token(body: s.CreateAccessToken, api: ApiDep) -> dict[str, Any]:
+def access_token(body: s.CreateAccessToken, api: ApiDep) -> s.AccessToken:
     issuer = _issuer(api)
     with api.management() as m:
         try:
@@ -43,18 +41,18 @@ def access_token(body: s.CreateAccessToken, api: ApiDep) -> dict[str, Any]:
         legacy_user_id=user.legacy_user_id,
         login_method=LoginMethod("generated_from_backend_api"),
     )
-    return {"access_token": token}
+    return s.AccessToken(access_token=token)
 
 
 @router.get("/api/v1/token_verification_metadata", response_model=s.VerifierKey,
             summary="The token verification key (propelauth-py, node)")
-def verifier_key(api: ApiDep) -> dict[str, Any]:
+def verifier_key(api: ApiDep) -> s.VerifierKey:
     issuer = _issuer(api)
-    return {"verifier_key_pem": issuer.public_key_pem, "issuer": issuer.issuer}
+    return s.VerifierKey(verifier_key_pem=issuer.public_key_pem, issuer=issuer.issuer)
 
 
 @router.get("/api/backend/v1/token_verification_metadata", response_model=s.PublicKey,
             summary="The token verification key (PropelAuth rust)")
-def public_key(api: ApiDep) -> dict[str, Any]:
+def public_key(api: ApiDep) -> s.PublicKey:
     issuer = _issuer(api)
-    return {"public_key_pem": issuer.public_key_pem, "issuer": issuer.issuer}
+    return s.PublicKey(public_key_pem=issuer.public_key_pem, issuer=issuer.issuer)

@@ -2,35 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from tenantkit.orgs import PageRequest
+from tenantkit.orgs import PageRequest, UserOrder
 from tenantkit.server import schemas as s
-from tenantkit.server import shapes
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
 from tenantkit.server.params import UserId
 
 router = APIRouter(prefix="/api/backend/v1/user", tags=["users"], responses=ERROR_RESPONSES)
 
-UserOrderBy = Literal["CREATED_AT_ASC", "CREATED_AT_DESC", "LAST_ACTIVE_AT_ASC",
-                      "LAST_ACTIVE_AT_DESC", "EMAIL", "USERNAME"]
 _IGNORED_ON_CREATE = ("send_email_to_confirm_email_address",
                       "ask_user_to_update_password_on_login", "ignore_domain_restrictions")
 
 
 @router.get("/email", response_model=s.UserMetadata, summary="Fetch a user by email")
-def by_email(email: str, api: ApiDep, include_orgs: bool = False) -> dict[str, Any]:
+def by_email(email: str, api: ApiDep, include_orgs: bool = False) -> s.UserMetadata:
     with api.management() as m:
-        return shapes.user(m.users.fetch_by_email(email, include_orgs=include_orgs))
+        return s.user_metadata(m.users.fetch_by_email(email, include_orgs=include_orgs))
 
 
 @router.get("/username", response_model=s.UserMetadata, summary="Fetch a user by username")
-def by_username(username: str, api: ApiDep, include_orgs: bool = False) -> dict[str, Any]:
+def by_username(username: str, api: ApiDep, include_orgs: bool = False) -> s.UserMetadata:
     with api.management() as m:
-        return shapes.user(m.users.fetch_by_username(username, include_orgs=include_orgs))
+        return s.user_metadata(m.users.fetch_by_username(username, include_orgs=include_orgs))
 
 
 @router.get("/query", response_model=s.UsersPage, summary="Search users")
@@ -38,85 +35,91 @@ def query_users(
     api: ApiDep,
     page_size: Annotated[int, Query(ge=1, le=100)] = 10,
     page_number: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    order_by: UserOrderBy = "CREATED_AT_ASC",
+    order_by: UserOrder = "CREATED_AT_ASC",
     email_or_username: str | None = None,
     legacy_user_id: str | None = None,
     include_orgs: bool = False,
-) -> dict[str, Any]:
+) -> s.UsersPage:
     with api.management() as m:
         page = m.users.query(page=PageRequest(page_size, page_number), order_by=order_by,
                              email_or_username=email_or_username,
                              legacy_user_id=legacy_user_id, include_orgs=include_orgs)
-    return shapes.paged(page, "users", "total_users", [shapes.user(u) for u in page.items])
+    return s.UsersPage.from_record(page, users=[s.user_metadata(u) for u in page.items])
 
 
 @router.post("/user_ids", response_model=dict[str, s.UserMetadata],
              summary="Fetch users by ids (keyed by id)")
-def by_ids(body: s.UserIds, api: ApiDep, include_orgs: bool = False) -> dict[str, Any]:
+def by_ids(
+    body: s.UserIds, api: ApiDep, include_orgs: bool = False
+) -> dict[str, s.UserMetadata]:
     with api.management() as m:
         found = m.users.fetch_many(user_ids=body.user_ids, include_orgs=include_orgs)
-    return {k: shapes.user(u) for k, u in found.items()}
+    return {k: s.user_metadata(u) for k, u in found.items()}
 
 
 @router.post("/emails", response_model=dict[str, s.UserMetadata],
              summary="Fetch users by emails (keyed by email)")
-def by_emails(body: s.Emails, api: ApiDep, include_orgs: bool = False) -> dict[str, Any]:
+def by_emails(
+    body: s.Emails, api: ApiDep, include_orgs: bool = False
+) -> dict[str, s.UserMetadata]:
     with api.management() as m:
         found = m.users.fetch_many(emails=body.emails, include_orgs=include_orgs)
-    return {k: shapes.user(u) for k, u in found.items()}
+    return {k: s.user_metadata(u) for k, u in found.items()}
 
 
 @router.post("/usernames", response_model=dict[str, s.UserMetadata],
              summary="Fetch users by usernames (keyed by lower-cased username)")
-def by_usernames(body: s.Usernames, api: ApiDep, include_orgs: bool = False) -> dict[str, Any]:
+def by_usernames(
+    body: s.Usernames, api: ApiDep, include_orgs: bool = False
+) -> dict[str, s.UserMetadata]:
     with api.management() as m:
         found = m.users.fetch_many(usernames=body.usernames, include_orgs=include_orgs)
-    return {k: shapes.user(u) for k, u in found.items()}
+    return {k: s.user_metadata(u) for k, u in found.items()}
 
 
 @router.post("/", response_model=s.CreatedUser, summary="Create a user")
-def create_user(body: s.CreateUser, api: ApiDep) -> dict[str, Any]:
+def create_user(body: s.CreateUser, api: ApiDep) -> s.CreatedUser:
     fields = body.model_dump(exclude=set(_IGNORED_ON_CREATE))
     with api.management() as m:
-        return {"user_id": m.users.create(**fields).user_id}
+        return s.CreatedUser.from_record(m.users.create(**fields))
 
 
 @router.get("/{user_id}", response_model=s.UserMetadata, summary="Fetch a user")
-def fetch_user(user_id: UserId, api: ApiDep, include_orgs: bool = False) -> dict[str, Any]:
+def fetch_user(user_id: UserId, api: ApiDep, include_orgs: bool = False) -> s.UserMetadata:
     with api.management() as m:
-        return shapes.user(m.users.fetch(user_id, include_orgs=include_orgs))
+        return s.user_metadata(m.users.fetch(user_id, include_orgs=include_orgs))
 
 
 @router.put("/{user_id}", response_model=s.UserMetadata, summary="Update a user")
-def update_user(user_id: UserId, body: s.UpdateUser, api: ApiDep) -> dict[str, Any]:
+def update_user(user_id: UserId, body: s.UpdateUser, api: ApiDep) -> s.UserMetadata:
     changes = body.model_dump(exclude_unset=True, exclude={"update_password_required"})
     with api.management() as m:
-        return shapes.user(m.users.update(user_id, **changes))
+        return s.user_metadata(m.users.update(user_id, **changes))
 
 
 @router.put("/{user_id}/email", response_model=s.UserMetadata, summary="Change a user's email")
-def update_email(user_id: UserId, body: s.UpdateEmail, api: ApiDep) -> dict[str, Any]:
+def update_email(user_id: UserId, body: s.UpdateEmail, api: ApiDep) -> s.UserMetadata:
     with api.management() as m:
-        return shapes.user(m.users.update_email(
+        return s.user_metadata(m.users.update_email(
             user_id, body.new_email, require_email_confirmation=body.require_email_confirmation))
 
 
 @router.post("/{user_id}/disable", response_model=s.Ok, summary="Disable a user")
-def disable_user(user_id: UserId, api: ApiDep) -> dict[str, Any]:
+def disable_user(user_id: UserId, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.users.disable(user_id)
-    return {}
+    return s.Ok()
 
 
 @router.post("/{user_id}/enable", response_model=s.Ok, summary="Enable a user")
-def enable_user(user_id: UserId, api: ApiDep) -> dict[str, Any]:
+def enable_user(user_id: UserId, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.users.enable(user_id)
-    return {}
+    return s.Ok()
 
 
 @router.delete("/{user_id}", response_model=s.Ok, summary="Delete a user")
-def delete_user(user_id: UserId, api: ApiDep) -> dict[str, Any]:
+def delete_user(user_id: UserId, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.users.delete(user_id)
-    return {}
+    return s.Ok()

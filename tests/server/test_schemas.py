@@ -1,12 +1,18 @@
-"""Response shapes PropelAuth clients rely on, and tokens that verify."""
+"""Response shapes PropelAuth clients rely on, tokens that verify, and the org's wire
+shapes read off the orgs service's one definition of its fields."""
 
 from __future__ import annotations
 
+import inspect
 import re
 import uuid
+from dataclasses import dataclass, fields
 
 from fastapi.testclient import TestClient
 
+from tenantkit.orgs import Orgs, models
+from tenantkit.server import schemas as s
+from tenantkit.server._wire import record_model
 from tenantkit.testing import TwoOrgs
 from tenantkit.tokens import TokenIssuer, TokenVerifier
 
@@ -86,3 +92,41 @@ def test_errors_are_json_everywhere(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert all("422" not in op["responses"]
                for ops in schema["paths"].values() for op in ops.values())
+
+
+# --- the org's fields are defined once, in the orgs service --------------------------
+
+
+def test_the_org_shape_is_read_off_the_org_record() -> None:
+    record = [f.name for f in fields(models.Org)]
+    wire = list(s.Org.model_fields)
+    assert [name for name in wire if name in record] == record  # every field, in order
+    assert set(wire) - set(record) == {
+        "org_name", "url_safe_org_slug", "autojoin_by_domain", "restrict_to_domain",
+        "password_rotation_enabled", "password_rotation_history_size",
+        "password_rotation_period",
+    }
+
+
+def test_update_org_takes_what_the_service_updates() -> None:
+    taken = {s.ORG_UPDATE_NAMES.get(name, name) for name in models.ORG_UPDATABLE}
+    saml = {"is_saml_configured", "is_saml_in_test_mode"}  # a SAML connection sets these
+    rotation = {"password_rotation_enabled", "password_rotation_history_size",
+                "password_rotation_period"}
+    assert set(s.UpdateOrg.model_fields) == (taken - saml) | rotation
+
+
+def test_create_org_takes_what_the_service_creates_with() -> None:
+    parameters = inspect.signature(Orgs.create).parameters
+    assert list(s.CreateOrg.model_fields) == [p for p in parameters if p not in ("self", "org_id")]
+    assert s.CreateOrg.model_fields["name"].is_required()
+
+
+def test_a_new_record_field_reaches_the_wire_unedited() -> None:
+    @dataclass(frozen=True)
+    class Planned(models.Org):
+        plan: str | None = None
+
+    model = record_model("Planned", Planned)
+    assert "plan" in model.model_fields
+    assert model.model_fields["created_at"].annotation is int  # datetimes go out as seconds
