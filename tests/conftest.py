@@ -13,6 +13,10 @@ from psycopg import sql
 from tenantkit.sqlfiles import render_sql
 from tenantkit.testing import TestDatabase, TwoOrgs
 
+#: The fixture app's database (tenant tables declared by an app, migrated with
+#: tenantkit's autogenerate): shared by the tables, alembic and doctor tests.
+pytest_plugins = ["tests.tables.app.fixtures"]
+
 NOTES_PER_ORG = 3
 
 

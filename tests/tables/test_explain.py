@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.tables.conftest import AppData
+from tests.tables.app.fixtures import AppData
 from tests.tables.helpers import acting
 
 pytestmark = pytest.mark.usefixtures("app_data")

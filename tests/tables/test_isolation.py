@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from tests.tables.app.fixtures import AppData
 from tests.tables.app.models import Document
-from tests.tables.conftest import AppData
 from tests.tables.helpers import acting, count, refused, scalar, snapshot
 
 pytestmark = pytest.mark.usefixtures("app_data")

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from tests.tables.conftest import AppData
+from tests.tables.app.fixtures import AppData
 from tests.tables.helpers import acting, refused, snapshot
 
 pytestmark = pytest.mark.usefixtures("app_data")

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from tests.tables.conftest import AppData, OrgRows
+from tests.tables.app.fixtures import AppData, OrgRows
 from tests.tables.helpers import acting, refused
 
 pytestmark = pytest.mark.usefixtures("app_data")

@@ -1,10 +1,11 @@
-"""Fixtures of the tenant-tables suite.
+"""Fixtures of the fixture app: its own database and seeded rows (a pytest plugin).
 
-It uses a database of its own (not the core suite's), migrated with
-tenantkit's schema and then with the fixture app's Alembic migrations (which
-tenantkit's autogenerate wrote), and seeded with two orgs that both own
-documents, comments and projects. Doctor tests break this schema inside
-transactions they roll back.
+A database of its own (not the core suite's), migrated with tenantkit's schema
+and then with the fixture app's Alembic migrations (which tenantkit's
+autogenerate wrote), and seeded with two orgs that both own documents, comments
+and projects. The tables, alembic and doctor tests share it (`tests/conftest.py`
+registers this module); doctor tests break its schema inside transactions they
+roll back.
 """
 
 from __future__ import annotations
