@@ -1,29 +1,26 @@
 """The doctor's checks: a catalog query each (sql/doctor/), findings in Python.
 
-`ALL_CHECKS` is the registry, in the order of `findings.CHECKS` (the role
-checks live in `doctor.roles`). Every check reads the catalog only; the one
-exception is check 2's exact predicate comparison, which deparses the
-generated tenant policy on a scratch table inside a savepoint that is rolled back.
+Each registers itself with `@check` (see `doctor.findings`); the role checks
+live in `doctor.roles`. Every check reads the catalog only; the one exception is
+check 2's exact predicate comparison, which deparses the generated tenant
+policy on a scratch table inside a savepoint that is rolled back.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Final
 
 from sqlalchemy import RowMapping
 from sqlalchemy.exc import DBAPIError
 
 from tenantkit import rls
-from tenantkit.doctor import roles
 from tenantkit.doctor.audit import Audit
-from tenantkit.doctor.findings import Finding, Severity
+from tenantkit.doctor.findings import Finding, Severity, check
 from tenantkit.doctor.scope import AuditTable
 from tenantkit.tables.catalog import deparse
 
 __all__ = [
-    "ALL_CHECKS",
     "VERSION_FLOORS",
     "Audit",
     "index_oracle_fix",
@@ -42,6 +39,7 @@ VERSION_FLOORS: Final[dict[int, int]] = {
 }
 
 
+@check("rls-force", 1, "tenant tables ENABLE and FORCE row-level security", sql=["01_rls_force"])
 def _rls_force(audit: Audit) -> list[Finding]:
     found = []
     for row in audit.rows("01_rls_force"):
@@ -88,6 +86,12 @@ def _one_line(statement: str) -> str:
     return " ".join(line.strip() for line in statement.splitlines())
 
 
+@check(
+    "tenant-policy",
+    2,
+    "a RESTRICTIVE FOR ALL tenant policy with USING and WITH CHECK",
+    sql=["02_tenant_policy"],
+)
 def _tenant_policy(audit: Audit) -> list[Finding]:
     by_table: dict[int, list[RowMapping]] = {}
     for row in audit.rows("02_tenant_policy"):
@@ -161,6 +165,7 @@ def _tenant_policy(audit: Audit) -> list[Finding]:
     return found
 
 
+@check("true-policy", 3, "no policy on a tenant table is just `true`", sql=["03_true_policies"])
 def _true_policies(audit: Audit) -> list[Finding]:
     found = []
     for row in audit.rows("03_true_policies"):
@@ -183,6 +188,12 @@ def _true_policies(audit: Audit) -> list[Finding]:
     return found
 
 
+@check(
+    "tenant-keys",
+    5,
+    "unique indexes and foreign keys include the tenant column",
+    sql=["05_tenant_keys"],
+)
 def _tenant_keys(audit: Audit) -> list[Finding]:
     found = []
     for row in audit.rows("05_tenant_keys"):
@@ -215,6 +226,12 @@ def _tenant_keys(audit: Audit) -> list[Finding]:
     return found
 
 
+@check(
+    "views",
+    6,
+    "views over tenant tables are security_invoker; no materialized views",
+    sql=["06_views"],
+)
 def _views(audit: Audit) -> list[Finding]:
     found = []
     for row in audit.rows("06_views"):
@@ -242,6 +259,12 @@ def _views(audit: Audit) -> list[Finding]:
     return found
 
 
+@check(
+    "security-definer",
+    7,
+    "SECURITY DEFINER functions pin search_path, no PUBLIC EXECUTE",
+    sql=["07_security_definer"],
+)
 def _security_definer(audit: Audit) -> list[Finding]:
     found = []
     for row in audit.rows("07_security_definer"):
@@ -268,6 +291,7 @@ def _security_definer(audit: Audit) -> list[Finding]:
     return found
 
 
+@check("leakproof", 8, "no LEAKPROOF functions outside pg_catalog", sql=["08_leakproof"])
 def _leakproof(audit: Audit) -> list[Finding]:
     return [
         Finding(
@@ -281,6 +305,12 @@ def _leakproof(audit: Audit) -> list[Finding]:
     ]
 
 
+@check(
+    "partitions",
+    9,
+    "partitions and children the app role can reach have RLS",
+    sql=["09_partitions"],
+)
 def _partitions(audit: Audit) -> list[Finding]:
     found = []
     role = rls.quote_ident(audit.app_role)
@@ -325,12 +355,19 @@ def version_finding(version_num: int, version: str) -> Finding | None:
     return Finding("server-version", "error", "server", problem, fix)
 
 
+@check("server-version", 10, "the server has the fixes for the RLS CVEs", sql=["10_server_version"])
 def _server_version(audit: Audit) -> list[Finding]:
     row = audit.rows("10_server_version")[0]
     finding = version_finding(int(row["version_num"]), str(row["version"]))
     return [] if finding is None else [finding]
 
 
+@check(
+    "undeclared",
+    11,
+    "tables carrying the tenant column are declared or opted out",
+    sql=["scope"],
+)
 def _undeclared(audit: Audit) -> list[Finding]:
     return [
         Finding(
@@ -345,6 +382,12 @@ def _undeclared(audit: Audit) -> list[Finding]:
     ]
 
 
+@check(
+    "tenant-index",
+    12,
+    "an index of each tenant table leads with the tenant column",
+    sql=["12_tenant_index"],
+)
 def _tenant_index(audit: Audit) -> list[Finding]:
     return [
         Finding(
@@ -380,6 +423,12 @@ def index_oracle_fix(
     return f"rebuild it as a btree index led by {column}: CREATE INDEX ON ... ({column}, ...);"
 
 
+@check(
+    "index-oracle",
+    15,
+    "every index of a tenant table leads with the tenant column",
+    sql=["15_index_oracle"],
+)
 def _index_oracle(audit: Audit) -> list[Finding]:
     found = []
     for row in audit.rows("15_index_oracle"):
@@ -421,27 +470,13 @@ def prepared_xacts_finding(max_prepared: int) -> Finding | None:
     )
 
 
+@check(
+    "prepared-xacts",
+    16,
+    "two-phase commit is off (max_prepared_transactions = 0)",
+    sql=["16_prepared_xacts"],
+)
 def _prepared_xacts(audit: Audit) -> list[Finding]:
     row = audit.rows("16_prepared_xacts")[0]
     finding = prepared_xacts_finding(int(row["max_prepared"]))
     return [] if finding is None else [finding]
-
-
-ALL_CHECKS: Final[dict[str, Callable[[Audit], list[Finding]]]] = {
-    "rls-force": _rls_force,
-    "tenant-policy": _tenant_policy,
-    "true-policy": _true_policies,
-    "app-role": roles.app_role,
-    "tenant-keys": _tenant_keys,
-    "views": _views,
-    "security-definer": _security_definer,
-    "leakproof": _leakproof,
-    "partitions": _partitions,
-    "server-version": _server_version,
-    "undeclared": _undeclared,
-    "tenant-index": _tenant_index,
-    "role-defaults": roles.role_defaults,
-    "temp": roles.temp,
-    "index-oracle": _index_oracle,
-    "prepared-xacts": _prepared_xacts,
-}

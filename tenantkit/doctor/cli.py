@@ -64,8 +64,8 @@ def doctor_command(
     (indexes not led by the tenant column, two-phase commit), and slow policies.
     """
     if list_checks:
-        for check, (number, what) in CHECKS.items():
-            click.echo(f"{number:>2}  {check:<17} {what}")
+        for check in CHECKS.values():
+            click.echo(f"{check.number:>2}  {check.id:<17} {check.summary}")
         return
     if not database_url:
         raise click.UsageError("pass --database-url or set TENANTKIT_DATABASE_URL")

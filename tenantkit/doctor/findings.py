@@ -1,39 +1,64 @@
-"""What the doctor reports: one `Finding` per problem, and the list of checks."""
+"""What the doctor reports, and its checks: one registry, filled by the `check` decorator.
+
+    @check("rls-force", 1, "tenant tables ENABLE and FORCE row-level security",
+           sql=["01_rls_force"])
+    def _rls_force(audit: Audit) -> list[Finding]: ...
+
+A check is registered where it is defined (`doctor.checks`, `doctor.roles`), with
+its id (what `--skip` and `allow=` take), its number (the README's table), what
+it verifies, and the `sql/doctor/` files it reads. `CHECKS` lists them in number
+order once `tenantkit.doctor` is imported; a test holds every check to its SQL
+file and its tests.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-__all__ = ["CHECKS", "Finding", "Severity", "format_json", "format_table"]
+if TYPE_CHECKING:
+    from tenantkit.doctor.audit import Audit
+
+__all__ = ["CHECKS", "Check", "Finding", "Severity", "check", "format_json", "format_table"]
 
 Severity = Literal["error", "warning"]
+CheckFunction = Callable[["Audit"], list["Finding"]]
 
-#: check id -> (number in the issue, what it verifies)
-CHECKS: Final[dict[str, tuple[int, str]]] = {
-    "rls-force": (1, "tenant tables ENABLE and FORCE row-level security"),
-    "tenant-policy": (2, "a RESTRICTIVE FOR ALL tenant policy with USING and WITH CHECK"),
-    "true-policy": (3, "no policy on a tenant table is just `true`"),
-    "app-role": (
-        4,
-        "the app role cannot bypass RLS, nor become (SET ROLE) a role that can, "
-        "nor TRUNCATE/TRIGGER/REFERENCES",
-    ),
-    "tenant-keys": (5, "unique indexes and foreign keys include the tenant column"),
-    "views": (6, "views over tenant tables are security_invoker; no materialized views"),
-    "security-definer": (7, "SECURITY DEFINER functions pin search_path, no PUBLIC EXECUTE"),
-    "leakproof": (8, "no LEAKPROOF functions outside pg_catalog"),
-    "partitions": (9, "partitions and children the app role can reach have RLS"),
-    "server-version": (10, "the server has the fixes for the RLS CVEs"),
-    "undeclared": (11, "tables carrying the tenant column are declared or opted out"),
-    "tenant-index": (12, "an index of each tenant table leads with the tenant column"),
-    "role-defaults": (13, "no role defaults change role, search_path, row_security, tenantkit.*"),
-    "temp": (14, "the app role cannot create temporary tables (TEMPORARY on the database)"),
-    "index-oracle": (15, "every index of a tenant table leads with the tenant column"),
-    "prepared-xacts": (16, "two-phase commit is off (max_prepared_transactions = 0)"),
-}
+
+@dataclass(frozen=True)
+class Check:
+    """One check of the doctor: who it is, what it verifies, and how it runs."""
+
+    id: str
+    number: int
+    summary: str
+    #: The `sql/doctor/<name>.sql` files it reads.
+    sql: tuple[str, ...]
+    run: CheckFunction
+
+
+#: check id -> `Check`, in number order: the one registry (see `check`).
+CHECKS: Final[dict[str, Check]] = {}
+
+
+def check(id: str, number: int, summary: str, *, sql: Sequence[str]) -> Callable[
+    [CheckFunction], CheckFunction
+]:
+    """Register the decorated function as check `number`, known as `id`."""
+
+    def register(run: CheckFunction) -> CheckFunction:
+        clash = [c for c in CHECKS.values() if c.id == id or c.number == number]
+        if clash:
+            raise RuntimeError(f"doctor check {number} {id!r} clashes with {clash[0]}")
+        CHECKS[id] = Check(id, number, summary, tuple(sql), run)
+        ordered = sorted(CHECKS.values(), key=lambda c: c.number)
+        CHECKS.clear()
+        CHECKS.update((c.id, c) for c in ordered)
+        return run
+
+    return register
 
 
 @dataclass(frozen=True)
@@ -48,7 +73,7 @@ class Finding:
 
     @property
     def number(self) -> int:
-        return CHECKS[self.check][0]
+        return CHECKS[self.check].number
 
 
 def format_table(findings: Sequence[Finding]) -> str:

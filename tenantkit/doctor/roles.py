@@ -14,7 +14,7 @@ from sqlalchemy import RowMapping
 
 from tenantkit import rls
 from tenantkit.doctor.audit import Audit
-from tenantkit.doctor.findings import Finding
+from tenantkit.doctor.findings import Finding, check
 
 __all__ = ["GateReason", "app_role", "parse_gate", "role_defaults", "temp"]
 
@@ -60,6 +60,13 @@ def parse_gate(reasons: str) -> list[GateReason] | None:
     return found if found and position == len(reasons) else None
 
 
+@check(
+    "app-role",
+    4,
+    "the app role cannot bypass RLS, nor become (SET ROLE) a role that can, "
+    "nor TRUNCATE/TRIGGER/REFERENCES",
+    sql=["04_app_role", "04_app_memberships"],
+)
 def app_role(audit: Audit) -> list[Finding]:
     """Check 4: privileges RLS ignores, owned tenant tables, and every role it can become."""
     rows = audit.rows("04_app_role")
@@ -191,6 +198,12 @@ _DEFAULT_EFFECTS = {
 }
 
 
+@check(
+    "role-defaults",
+    13,
+    "no role defaults change role, search_path, row_security, tenantkit.*",
+    sql=["13_role_defaults"],
+)
 def role_defaults(audit: Audit) -> list[Finding]:
     """Check 13: pg_db_role_setting entries that reach the app role's connections."""
     found = []
@@ -223,6 +236,12 @@ def _setting_name(name: str) -> str:
     return ".".join(rls.quote_ident(part) for part in name.split("."))
 
 
+@check(
+    "temp",
+    14,
+    "the app role cannot create temporary tables (TEMPORARY on the database)",
+    sql=["14_temp"],
+)
 def temp(audit: Audit) -> list[Finding]:
     """Check 14: the app role may create temporary tables in this database."""
     rows = audit.rows("14_temp")

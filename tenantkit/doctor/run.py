@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from sqlalchemy import Connection, Engine
 
 from tenantkit.database_roles import DatabaseRoles
-from tenantkit.doctor.checks import ALL_CHECKS, Audit
+from tenantkit.doctor.audit import Audit
 from tenantkit.doctor.findings import CHECKS, Finding
 from tenantkit.doctor.scope import resolve_scope
 from tenantkit.rls import TableName
@@ -56,9 +56,9 @@ def _run(
         scope = resolve_scope(conn, tenant_column=tenant_column, declarations=declarations)
         audit = Audit(conn=conn, app_role=app_role, scope=scope)
         findings: list[Finding] = []
-        for check, run in ALL_CHECKS.items():
-            if check not in skipped:
-                findings += run(audit)
+        for check in CHECKS.values():
+            if check.id not in skipped:
+                findings += check.run(audit)
     finally:
         transaction.rollback()
     return sorted(findings, key=lambda f: (f.severity != "error", f.number, f.object))

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from tenantkit.cli import main
 from tenantkit.doctor import CHECKS, Finding, run_checks
-from tenantkit.doctor.checks import ALL_CHECKS, version_finding
+from tenantkit.doctor.checks import version_finding
 from tenantkit.rls import TableName
 from tenantkit.tables import SharedTable, declarations
 from tenantkit.testing import TestDatabase
@@ -77,10 +77,9 @@ def test_generated_schema_is_clean_without_declarations_too(
     assert run_checks(owner_engine_t, app_role=tables_db.roles.app) == []
 
 
-def test_checks_are_numbered_one_to_sixteen_in_both_registries() -> None:
-    assert sorted(number for number, _ in CHECKS.values()) == list(range(1, 17))
-    # Two registries until they are unified: the same ids, in the same order.
-    assert list(ALL_CHECKS) == sorted(CHECKS, key=lambda check: CHECKS[check][0])
+def test_checks_are_numbered_one_to_sixteen_in_one_registry() -> None:
+    assert [check.number for check in CHECKS.values()] == list(range(1, 17))
+    assert all(check.id == check_id for check_id, check in CHECKS.items())
 
 
 @pytest.mark.parametrize(
@@ -514,7 +513,7 @@ def test_cli_lists_the_checks() -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert [line.split()[:2] for line in lines] == [
-        [str(number), check] for check, (number, _) in CHECKS.items()
+        [str(check.number), check.id] for check in CHECKS.values()
     ]
 
 
