@@ -1,9 +1,16 @@
 """tenantkit: organizations, members, roles and invites in your own PostgreSQL,
 enforced by PostgreSQL row-level security.
 
-The public API is what this module re-exports; everything else is private.
-Names are imported on first use, so `import tenantkit.tokens` does not pay for
-SQLAlchemy and psycopg, and `import tenantkit` stays cheap.
+The public API is what this module re-exports (what the README imports from
+`tenantkit`), plus the integrations in their own submodules: `tenantkit.web`
+(with `.fastapi` and `.flask`), `tenantkit.alembic`, `tenantkit.testing`,
+`tenantkit.server`, `tenantkit.events`, `tenantkit.orgs` (the management
+service's records and options) and `tenantkit.schema` (tenantkit's tables, for
+foreign keys and queries). Every other module is internal; see
+docs/architecture.md for the map.
+
+Names are imported on first use, so `import tenantkit` stays cheap and
+`import tenantkit.tokens` does not pay for SQLAlchemy and psycopg.
 """
 
 from __future__ import annotations
@@ -39,10 +46,27 @@ if TYPE_CHECKING:
         require_org_member_with_permission,
         require_user,
     )
+    from tenantkit.background import bind_context, create_task, run_with_context, submit
     from tenantkit.database_roles import DatabaseRoles
     from tenantkit.db import create_async_engine, create_engine, install
-    from tenantkit.tables import shared_table, tenant_foreign_key, tenant_table, tenant_unique
+    from tenantkit.orgs import Management
+    from tenantkit.tables import (
+        all_permissions,
+        any_member,
+        deny,
+        exact_role,
+        minimum_role,
+        permission,
+        shared_table,
+        sql,
+        tenant_foreign_key,
+        tenant_table,
+        tenant_unique,
+    )
     from tenantkit.tokens import (
+        JwksClient,
+        KeySet,
+        LoginMethod,
         OrgMemberInfo,
         Principal,
         PropelAuthClaims,
@@ -51,29 +75,46 @@ if TYPE_CHECKING:
         WorkOSClaims,
     )
 
-# name -> module that defines it, imported on first attribute access.
-_LAZY: dict[str, str] = {
-    "create_engine": "tenantkit.db",
-    "create_async_engine": "tenantkit.db",
-    "install": "tenantkit.db",
-    "DatabaseRoles": "tenantkit.database_roles",
-    "TokenVerifier": "tenantkit.tokens",
-    "TokenIssuer": "tenantkit.tokens",
-    "Principal": "tenantkit.tokens",
-    "OrgMemberInfo": "tenantkit.tokens",
-    "PropelAuthClaims": "tenantkit.tokens",
-    "WorkOSClaims": "tenantkit.tokens",
-    "require_user": "tenantkit.authz",
-    "require_org_member": "tenantkit.authz",
-    "require_org_member_with_exact_role": "tenantkit.authz",
-    "require_org_member_with_minimum_role": "tenantkit.authz",
-    "require_org_member_with_permission": "tenantkit.authz",
-    "require_org_member_with_all_permissions": "tenantkit.authz",
-    "tenant_table": "tenantkit.tables",
-    "shared_table": "tenantkit.tables",
-    "tenant_unique": "tenantkit.tables",
-    "tenant_foreign_key": "tenantkit.tables",
+# module -> the names it defines, imported on first attribute access.
+_FROM: dict[str, tuple[str, ...]] = {
+    "tenantkit.db": ("create_async_engine", "create_engine", "install"),
+    "tenantkit.database_roles": ("DatabaseRoles",),
+    "tenantkit.tokens": (
+        "JwksClient",
+        "KeySet",
+        "LoginMethod",
+        "OrgMemberInfo",
+        "Principal",
+        "PropelAuthClaims",
+        "TokenIssuer",
+        "TokenVerifier",
+        "WorkOSClaims",
+    ),
+    "tenantkit.authz": (
+        "require_org_member",
+        "require_org_member_with_all_permissions",
+        "require_org_member_with_exact_role",
+        "require_org_member_with_minimum_role",
+        "require_org_member_with_permission",
+        "require_user",
+    ),
+    "tenantkit.tables": (
+        "all_permissions",
+        "any_member",
+        "deny",
+        "exact_role",
+        "minimum_role",
+        "permission",
+        "shared_table",
+        "sql",
+        "tenant_foreign_key",
+        "tenant_table",
+        "tenant_unique",
+    ),
+    "tenantkit.background": ("bind_context", "create_task", "run_with_context", "submit"),
+    "tenantkit.orgs": ("Management",),
 }
+_LAZY: dict[str, str] = {name: module for module, names in _FROM.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
@@ -94,7 +135,11 @@ __all__ = [
     "Forbidden",
     "InvalidField",
     "InvalidTenantContext",
+    "JwksClient",
+    "KeySet",
     "LimitReached",
+    "LoginMethod",
+    "Management",
     "MissingTenantContext",
     "NotFound",
     "NotInTransaction",
@@ -109,17 +154,28 @@ __all__ = [
     "Unauthorized",
     "UnsafeConnection",
     "WorkOSClaims",
+    "all_permissions",
+    "any_member",
+    "bind_context",
     "create_async_engine",
     "create_engine",
+    "create_task",
     "current_context",
+    "deny",
+    "exact_role",
     "install",
+    "minimum_role",
+    "permission",
     "require_org_member",
     "require_org_member_with_all_permissions",
     "require_org_member_with_exact_role",
     "require_org_member_with_minimum_role",
     "require_org_member_with_permission",
     "require_user",
+    "run_with_context",
     "shared_table",
+    "sql",
+    "submit",
     "tenant_context",
     "tenant_foreign_key",
     "tenant_table",

@@ -142,158 +142,137 @@ class Tour:
         return failed == 0
 
 
+# One row per line of the printed table. Paths name orgs as {acme} and {globex}
+# (their /org/<id> prefixes) and the note the tour created as {note}; tokens are
+# named as in `tokens` (None: no Authorization header).
+
+
+@dataclass(frozen=True)
+class Call:
+    """An HTTP request and the answer expected (status, then rows or pool checkouts)."""
+
+    who: str
+    org: str
+    action: str
+    method: str
+    path: str
+    token: str | None
+    expected: str
+    body: dict[str, Any] | None = None
+    count_rows: bool = False
+    count_checkouts: bool = False
+    #: Also note how many returned rows belong to an org other than this one.
+    foreign_to: str | None = None
+    #: Remember the answer's `id` under this name for later paths.
+    keep: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoveMember:
+    """The org service removes member@acme, while their token stays valid."""
+
+
+@dataclass(frozen=True)
+class StillValid:
+    """The removed member's token still verifies: the database, not the token, decides."""
+
+    token: str
+
+
+Step = Call | RemoveMember | StillValid
+
+_BAD_TOKENS = ("no token", "forged signature", "expired token", "garbage")
+
+TOUR: tuple[Step, ...] = (
+    # Isolation: the same query, no WHERE org_id, answers per org.
+    Call("member@acme", "Acme", "list notes", "GET", "{acme}/notes", "member@acme",
+         "200, 3 rows", count_rows=True),
+    Call("member@acme", "Globex", "list notes", "GET", "{globex}/notes", "member@acme", "403"),
+    Call("admin@globex", "Globex", "list notes", "GET", "{globex}/notes", "admin@globex",
+         "200, 3 rows", count_rows=True),
+    Call("pat (in both)", "Acme", "list notes", "GET", "{acme}/notes", "pat", "200, 3 rows",
+         count_rows=True, foreign_to="acme"),
+    Call("pat (in both)", "Globex", "list notes", "GET", "{globex}/notes", "pat", "200, 3 rows",
+         count_rows=True, foreign_to="globex"),
+    # Writes and role checks.
+    Call("member@acme", "Acme", "add a note", "POST", "{acme}/notes", "member@acme", "201",
+         body={"body": "hello from the demo"}, keep="note"),
+    Call("member@acme", "Acme", "list notes", "GET", "{acme}/notes", "member@acme",
+         "200, 4 rows", count_rows=True),
+    Call("member@acme", "Acme", "delete a note (min. Admin)", "DELETE", "{acme}/notes/{note}",
+         "member@acme", "403"),
+    Call("admin@acme", "Acme", "delete a note (min. Admin)", "DELETE", "{acme}/notes/{note}",
+         "admin@acme", "204"),
+    Call("admin@acme", "Acme", "is-admin (exact Admin)", "GET", "{acme}/is-admin",
+         "admin@acme", "200"),
+    # Exact role: an Owner is not an Admin.
+    Call("owner@acme", "Acme", "is-admin (exact Admin)", "GET", "{acme}/is-admin",
+         "owner@acme", "403"),
+    Call("member@acme", "Acme", "is-admin (exact Admin)", "GET", "{acme}/is-admin",
+         "member@acme", "403"),
+    Call("pat (in both)", "Globex", "is-admin (exact Admin)", "GET", "{globex}/is-admin", "pat",
+         "200"),
+    Call("pat (in both)", "Acme", "is-admin (exact Admin)", "GET", "{acme}/is-admin", "pat",
+         "403"),
+    # The database, not the token, decides membership.
+    RemoveMember(),
+    StillValid("member@acme"),
+    Call("member@acme", "Acme", "list notes, same token", "GET", "{acme}/notes", "member@acme",
+         "200, 0 rows", count_rows=True),
+    Call("member@acme", "Acme", "add a note, same token", "POST", "{acme}/notes", "member@acme",
+         "403", body={"body": "should not land"}),
+    # Bad tokens: answered by the middleware, no database connection taken.
+    *(Call(bad, "Acme", "list notes", "GET", "{acme}/notes", None if bad == "no token" else bad,
+           "401, 0 pool checkouts", count_checkouts=True) for bad in _BAD_TOKENS),
+    # The control: a good token does take a connection.
+    Call("admin@acme", "Acme", "list notes", "GET", "{acme}/notes", "admin@acme",
+         "200, 1 pool checkouts", count_checkouts=True),
+)
+
+
 def _run_tour(
     tour: Tour,
     seed: Seed,
     tokens: dict[str, str],
     remove_member: Callable[[], None],
     verifier: TokenVerifier,
-    issuer: TokenIssuer,
 ) -> None:
-    acme, globex = seed.acme, seed.globex
-    a, g = f"/org/{acme.org_id}", f"/org/{globex.org_id}"
-    member, admin, owner = tokens["member@acme"], tokens["admin@acme"], tokens["owner@acme"]
-    pat = tokens["pat"]
+    orgs = {"acme": seed.acme.org_id, "globex": seed.globex.org_id}
+    places = {name: f"/org/{org_id}" for name, org_id in orgs.items()}
+    for step in TOUR:
+        if isinstance(step, RemoveMember):
+            remove_member()
+            tour.note("org service", "Acme", "remove member@acme", "done", "done")
+        elif isinstance(step, StillValid):
+            try:
+                verifier.verify(tokens[step.token])
+                still_valid = "valid"
+            except Exception:
+                still_valid = "rejected"
+            tour.note(step.token, "Acme", "  same token verifies?", "valid", still_valid)
+        else:
+            body = tour.request(
+                step.who, step.org, step.action, step.method, step.path.format(**places),
+                None if step.token is None else tokens[step.token], step.expected,
+                json=step.body, count_rows=step.count_rows, count_checkouts=step.count_checkouts,
+            )
+            if step.foreign_to is not None:
+                foreign = [n for n in body or [] if n["org_id"] != orgs[step.foreign_to]]
+                tour.note(step.who, step.org, "  ...rows of another org", "0", str(len(foreign)))
+            if step.keep is not None:
+                places[step.keep] = str(body["id"]) if isinstance(body, dict) else "missing"
 
-    # Isolation: the same query, no WHERE org_id, answers per org.
-    tour.request(
-        "member@acme",
-        "Acme",
-        "list notes",
-        "GET",
-        f"{a}/notes",
-        member,
-        "200, 3 rows",
-        count_rows=True,
-    )
-    tour.request("member@acme", "Globex", "list notes", "GET", f"{g}/notes", member, "403")
-    tour.request(
-        "admin@globex",
-        "Globex",
-        "list notes",
-        "GET",
-        f"{g}/notes",
-        tokens["admin@globex"],
-        "200, 3 rows",
-        count_rows=True,
-    )
-    for org_name, prefix, org in (("Acme", a, acme), ("Globex", g, globex)):
-        body = tour.request(
-            "pat (in both)",
-            org_name,
-            "list notes",
-            "GET",
-            f"{prefix}/notes",
-            pat,
-            "200, 3 rows",
-            count_rows=True,
-        )
-        foreign = [n for n in body or [] if n["org_id"] != org.org_id]
-        tour.note("pat (in both)", org_name, "  ...rows of another org", "0", str(len(foreign)))
 
-    # Writes and role checks.
-    created = tour.request(
-        "member@acme",
-        "Acme",
-        "add a note",
-        "POST",
-        f"{a}/notes",
-        member,
-        "201",
-        json={"body": "hello from the demo"},
-    )
-    tour.request(
-        "member@acme",
-        "Acme",
-        "list notes",
-        "GET",
-        f"{a}/notes",
-        member,
-        "200, 4 rows",
-        count_rows=True,
-    )
-    note_url = f"{a}/notes/{created['id'] if isinstance(created, dict) else 'missing'}"
-    tour.request(
-        "member@acme", "Acme", "delete a note (min. Admin)", "DELETE", note_url, member, "403"
-    )
-    tour.request(
-        "admin@acme", "Acme", "delete a note (min. Admin)", "DELETE", note_url, admin, "204"
-    )
-    for who, token, org_name, prefix, expected in (
-        ("admin@acme", admin, "Acme", a, "200"),
-        ("owner@acme", owner, "Acme", a, "403"),  # exact role: an Owner is not an Admin
-        ("member@acme", member, "Acme", a, "403"),
-        ("pat (in both)", pat, "Globex", g, "200"),
-        ("pat (in both)", pat, "Acme", a, "403"),
-    ):
-        tour.request(
-            who, org_name, "is-admin (exact Admin)", "GET", f"{prefix}/is-admin", token, expected
-        )
-
-    # The database, not the token, decides membership.
-    remove_member()
-    tour.note("org service", "Acme", "remove member@acme", "done", "done")
-    try:
-        verifier.verify(member)
-        still_valid = "valid"
-    except Exception:
-        still_valid = "rejected"
-    tour.note("member@acme", "Acme", "  same token verifies?", "valid", still_valid)
-    tour.request(
-        "member@acme",
-        "Acme",
-        "list notes, same token",
-        "GET",
-        f"{a}/notes",
-        member,
-        "200, 0 rows",
-        count_rows=True,
-    )
-    tour.request(
-        "member@acme",
-        "Acme",
-        "add a note, same token",
-        "POST",
-        f"{a}/notes",
-        member,
-        "403",
-        json={"body": "should not land"},
-    )
-
-    # Bad tokens: answered by the middleware, no database connection taken.
+def _bad_tokens(issuer: TokenIssuer, verifier: TokenVerifier, owner: str, user_id: str) -> dict[
+    str, str
+]:
+    """A forged, an expired and a malformed token for the owner of Acme."""
     owner_orgs = verifier.verify(owner).get_orgs()
-    forged = TokenIssuer.generate(issuer=ISSUER).issue(user_id=acme.owner_id, orgs=owner_orgs)
+    forged = TokenIssuer.generate(issuer=ISSUER).issue(user_id=user_id, orgs=owner_orgs)
     expired = TokenIssuer.from_pem(
         issuer.private_key_pem, issuer=ISSUER, clock=lambda: time.time() - 7200
-    ).issue(user_id=acme.owner_id, orgs=owner_orgs)
-    bad_tokens: tuple[tuple[str, str | None], ...] = (
-        ("no token", None),
-        ("forged signature", forged),
-        ("expired token", expired),
-        ("garbage", "not-a-jwt"),
-    )
-    for who, bad in bad_tokens:
-        tour.request(
-            who,
-            "Acme",
-            "list notes",
-            "GET",
-            f"{a}/notes",
-            bad,
-            "401, 0 pool checkouts",
-            count_checkouts=True,
-        )
-    # The control: a good token does take a connection.
-    tour.request(
-        "admin@acme",
-        "Acme",
-        "list notes",
-        "GET",
-        f"{a}/notes",
-        admin,
-        "200, 1 pool checkouts",
-        count_checkouts=True,
-    )
+    ).issue(user_id=user_id, orgs=owner_orgs)
+    return {"forged signature": forged, "expired token": expired, "garbage": "not-a-jwt"}
 
 
 # --- setup --------------------------------------------------------------------------
@@ -436,7 +415,8 @@ def demo_command(database_url: str | None, serve: bool, port: int) -> None:
         click.echo("\nThe tour (every request over real HTTP):\n")
         with httpx.Client(base_url=url, timeout=30) as client:
             tour = Tour(client, _count_checkouts(app.state.engine))
-            _run_tour(tour, seeded, tokens, remove_member, verifier, issuer)
+            bad = _bad_tokens(issuer, verifier, tokens["owner@acme"], seeded.acme.owner_id)
+            _run_tour(tour, seeded, {**tokens, **bad}, remove_member, verifier)
         passed = tour.print()
 
         if serve:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import tenantkit
 from examples.notes.models import Note
-from tenantkit.tokens import Principal, TokenVerifier
+from tenantkit import Principal, TokenVerifier
 from tenantkit.web import TenantMiddleware, UserAndOrgMemberInfo, path_param
 from tenantkit.web.fastapi import TenantKit
 
@@ -57,6 +57,7 @@ def create_app(database_url: str | URL, verifier: TokenVerifier, *, pool_size: i
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await verifier.prefetch()  # remote (JWKS) keys before the first request; pinned: no-op
         yield
         engine.dispose()
 

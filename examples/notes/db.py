@@ -8,8 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import URL
 
+from tenantkit import DatabaseRoles
 from tenantkit import migrate as tenantkit_migrate
-from tenantkit.database_roles import DatabaseRoles
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

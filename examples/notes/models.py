@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, Text, Uuid, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tenantkit import any_member, minimum_role, tenant_table
 from tenantkit.schema import orgs
-from tenantkit.tables import any_member, minimum_role, tenant_table
 
 
 class Base(DeclarativeBase):

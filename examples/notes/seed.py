@@ -13,9 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from examples.notes.models import Note
-from tenantkit import TenantContext, tenant_context
-from tenantkit.orgs import Management
-from tenantkit.tokens import OrgMemberInfo
+from tenantkit import Management, OrgMemberInfo, TenantContext, tenant_context
 
 
 @dataclass(frozen=True)

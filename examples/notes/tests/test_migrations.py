@@ -8,8 +8,7 @@ from alembic.runtime.migration import MigrationContext
 
 import tenantkit.alembic
 from examples.notes.models import Base
-from tenantkit.testing import TestDatabase
-from tenantkit.testing.safety import assert_tenant_safe
+from tenantkit.testing import TestDatabase, assert_tenant_safe
 
 
 def test_autogenerate_finds_nothing_to_do(notes_db: TestDatabase) -> None:

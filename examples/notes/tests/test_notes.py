@@ -7,8 +7,7 @@ from sqlalchemy import Engine
 
 from examples.notes.seed import Seed, memberships
 from examples.notes.tests.conftest import NOTES_PER_ORG
-from tenantkit.orgs import Management
-from tenantkit.tokens import OrgMemberInfo, TokenIssuer
+from tenantkit import Management, OrgMemberInfo, TokenIssuer
 
 
 def token_for(issuer: TokenIssuer, engine: Engine, user_id: str) -> dict[str, str]:

@@ -15,9 +15,9 @@ from fastapi import APIRouter, Query
 
 from tenantkit.events import Endpoints
 from tenantkit.server import schemas as s
+from tenantkit.server._params import EndpointId
 from tenantkit.server.deps import Api, ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
-from tenantkit.server.params import EndpointId
 
 router = APIRouter(prefix="/api/backend/v1", tags=["webhooks"], responses=ERROR_RESPONSES)
 

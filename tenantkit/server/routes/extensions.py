@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 
 from tenantkit.orgs import PageRequest
 from tenantkit.server import schemas as s
+from tenantkit.server._params import ApiKeyId, OrgId
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
-from tenantkit.server.params import ApiKeyId, OrgId
 
 router = APIRouter(prefix="/api/backend/v1", tags=["extensions"], responses=ERROR_RESPONSES)
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from tenantkit.errors import FeatureDisabled
 from tenantkit.orgs import PageRequest
 from tenantkit.server import schemas as s
+from tenantkit.server._params import OrgId
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
-from tenantkit.server.params import OrgId
 
 router = APIRouter(prefix="/api/backend/v1", tags=["orgs"], responses=ERROR_RESPONSES)
 

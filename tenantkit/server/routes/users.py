@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 
 from tenantkit.orgs import PageRequest, UserOrder
 from tenantkit.server import schemas as s
+from tenantkit.server._params import UserId
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
-from tenantkit.server.params import UserId
 
 router = APIRouter(prefix="/api/backend/v1/user", tags=["users"], responses=ERROR_RESPONSES)
 
