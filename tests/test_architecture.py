@@ -1,0 +1,96 @@
+"""The module map of docs/architecture.md, held: each room imports only what it may.
+
+Arrows point down the request path: `tokens` never imports `db`, `db` never
+imports `web`, the web layer and the database layer meet only at the
+ContextVar (`context`). A new import across rooms is a decision: make it here
+and in docs/architecture.md, in the same change.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.nodb
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tenantkit"
+ROOMS = {"alembic", "db", "doctor", "events", "orgs", "server", "tables", "testing", "tokens",
+         "web"}
+
+#: room -> the rooms it may import (besides itself). Keep docs/architecture.md §2 in step.
+MAY_IMPORT: dict[str, set[str]] = {
+    "errors": set(),
+    "context": {"errors"},
+    "database_roles": set(),
+    "sqlfiles": {"database_roles"},
+    "_strict_json": set(),
+    "rls": set(),
+    "schema": set(),
+    "tokens": {"errors", "context", "_strict_json"},
+    "authz": {"errors", "tokens"},
+    "background": {"errors", "context"},
+    "db": {"errors", "context", "sqlfiles"},
+    "migrate": {"database_roles", "sqlfiles"},
+    "tables": {"rls", "database_roles", "sqlfiles"},
+    "orgs": {"errors", "context", "schema", "tokens"},
+    "events": {"errors", "sqlfiles", "migrate", "orgs"},
+    "alembic": {"rls", "tables", "database_roles", "migrate"},
+    "doctor": {"rls", "tables", "database_roles", "sqlfiles", "migrate"},
+    "web": {"errors", "context", "tokens", "authz"},
+    "server": {"errors", "context", "_strict_json", "database_roles", "migrate", "tokens",
+               "orgs", "events"},
+    "testing": {"errors", "context", "database_roles", "sqlfiles", "migrate", "schema", "db",
+                "tokens", "tables", "doctor"},
+    "cli": set(),  # loads each command by name, when invoked
+}
+#: Commands for a source checkout; they may use anything (the demo runs the harness).
+ANYTHING = {"demo", "__init__"}
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "__init__"
+    return parts[1]
+
+
+def _imports() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        module = ".".join(part for part in relative.parts if part != "__init__")
+        room = _room(module)
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module == "tenantkit":
+                    targets = [f"tenantkit.{alias.name}" for alias in node.names]
+                else:
+                    targets = [node.module]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            for target in targets:
+                if target.startswith("tenantkit.") and _room(target) != room:
+                    found.setdefault(room, set()).add(_room(target))
+    return found
+
+
+IMPORTS = _imports()
+
+
+def test_every_room_is_on_the_map() -> None:
+    on_disk = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"} | ROOMS
+    assert on_disk - ANYTHING == set(MAY_IMPORT)
+
+
+@pytest.mark.parametrize("room", sorted(MAY_IMPORT))
+def test_each_room_imports_only_what_it_may(room: str) -> None:
+    assert IMPORTS.get(room, set()) <= MAY_IMPORT[room]
+
+
+def test_the_request_path_points_one_way() -> None:
+    assert "db" not in IMPORTS.get("tokens", set())
+    assert not {"web", "server"} & IMPORTS.get("db", set())
+    assert not {"db", "orgs"} & IMPORTS.get("web", set())  # they meet at the ContextVar
