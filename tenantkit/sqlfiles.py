@@ -9,7 +9,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-# Re-exported for the branches written before DatabaseRoles had its own module.
+# Still importable from here (tenantkit.alembic and tenantkit.tables do, and
+# branches written before DatabaseRoles had its own module); it lives there now.
 from tenantkit.database_roles import DatabaseRoles as DatabaseRoles
 
 __all__ = ["load_sql", "migrations_dir", "render_sql", "sql_dir"]

@@ -36,7 +36,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "tables": {"rls", "database_roles", "sqlfiles"},
     "orgs": {"errors", "context", "schema", "tokens"},
     "events": {"errors", "sqlfiles", "migrate", "orgs"},
-    "alembic": {"rls", "tables", "database_roles", "migrate"},
+    "alembic": {"rls", "tables", "database_roles", "sqlfiles", "migrate"},
     "doctor": {"rls", "tables", "database_roles", "sqlfiles", "migrate"},
     "web": {"errors", "context", "tokens", "authz"},
     "server": {"errors", "context", "_strict_json", "database_roles", "migrate", "tokens",

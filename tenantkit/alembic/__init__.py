@@ -29,8 +29,8 @@ from tenantkit.alembic.ops import (
     DropTenantPolicyOp,
     EnableTenancyOp,
 )
-from tenantkit.database_roles import DatabaseRoles
 from tenantkit.migrate import SCHEMA
+from tenantkit.sqlfiles import DatabaseRoles
 
 __all__ = [
     "AlterTenancyOp",

@@ -31,8 +31,8 @@ from tenantkit.alembic.ops import (
     DropTenantPolicyOp,
     EnableTenancyOp,
 )
-from tenantkit.database_roles import DatabaseRoles
 from tenantkit.rls import POLICY_PREFIX, TableName, TenancySpec
+from tenantkit.sqlfiles import DatabaseRoles
 from tenantkit.tables.catalog import Deparsed, LivePolicy, LiveTable, deparse, read_live
 from tenantkit.tables.declare import INFO_KEY, SharedTable, declaration_of
 

@@ -18,8 +18,8 @@ from typing import Any
 from alembic.operations import MigrateOperation, Operations
 
 from tenantkit import rls
-from tenantkit.database_roles import DatabaseRoles
 from tenantkit.rls import COMMANDS, Flavour, Policy, PolicyCommand, TableName
+from tenantkit.sqlfiles import DatabaseRoles
 
 __all__ = [
     "AlterTenancyOp",

@@ -14,8 +14,8 @@ from typing import Any
 import click
 from sqlalchemy import MetaData, Table
 
-from tenantkit.database_roles import DatabaseRoles
 from tenantkit.rls import TableName, TenancySpec, tenancy_script
+from tenantkit.sqlfiles import DatabaseRoles
 from tenantkit.tables.declare import Declaration, SharedTable, declarations
 
 __all__ = ["load_declarations", "policies_command"]
