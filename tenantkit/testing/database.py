@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import URL
 
-from tenantkit.database_roles import DatabaseRoles
+from tenantkit.sqlfiles import DatabaseRoles
 from tenantkit.testing.servers import RunningServer
 
 __all__ = ["TestDatabase", "libpq_conninfo", "provision_database"]

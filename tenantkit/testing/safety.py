@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, Engine, MetaData
 
-from tenantkit.database_roles import DatabaseRoles
 from tenantkit.doctor import CHECKS, format_table, run_checks
+from tenantkit.sqlfiles import DatabaseRoles
 from tenantkit.tables.declare import declarations
 
 __all__ = ["assert_tenant_safe"]
