@@ -7,6 +7,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS := testing,dev,fastapi,flask,events
 PG15_BINDIR ?= /usr/lib/postgresql/15/bin
+# Each suite gets at most this long (seconds): a hang fails the run with pytest's own
+# report of where it stood (SIGINT), instead of eating CI's whole budget.
+SUITE_TIMEOUT ?= 1200
+TIMEOUT := timeout -s INT -k 60 $(SUITE_TIMEOUT)
 
 .PHONY: venv system-deps container-image test test-suites test-pg18 test-pg15 test-container lint demo bench clean
 
@@ -55,12 +59,12 @@ test: lint system-deps
 test-suites: test-pg18 test-pg15 test-container
 
 test-pg18: $(STAMP)
-	TENANTKIT_TEST_SERVER=embedded $(PY) -m pytest
+	TENANTKIT_TEST_SERVER=embedded $(TIMEOUT) $(PY) -m pytest
 
 test-pg15: $(STAMP)
 	@if [ -x "$(PG15_BINDIR)/initdb" ]; then \
 		echo "== the suite again on PostgreSQL 15 ($(PG15_BINDIR))"; \
-		TENANTKIT_TEST_PG_BINDIR="$(PG15_BINDIR)" $(PY) -m pytest -m "not nodb"; \
+		TENANTKIT_TEST_PG_BINDIR="$(PG15_BINDIR)" $(TIMEOUT) $(PY) -m pytest -m "not nodb"; \
 	else \
 		echo "== skipping the PostgreSQL 15 run: no server binaries at $(PG15_BINDIR)"; \
 	fi
@@ -68,11 +72,11 @@ test-pg15: $(STAMP)
 # Ryuk (testcontainers' reaper) cannot be pulled without a registry; the harness
 # removes its own containers, and the last step fails if any were left.
 test-container: $(STAMP)
-	@vars=$$(scripts/container-image.sh); rc=$$?; \
+	@vars=$$(timeout 600 scripts/container-image.sh); rc=$$?; \
 	if [ $$rc = 3 ]; then exit 0; elif [ $$rc != 0 ]; then exit $$rc; fi; \
 	echo "== the suite again in a container: $$vars"; \
 	env $$vars TENANTKIT_TEST_SERVER=docker TESTCONTAINERS_RYUK_DISABLED=true \
-		$(PY) -m pytest -m "not nodb"; rc=$$?; \
+		$(TIMEOUT) $(PY) -m pytest -m "not nodb"; rc=$$?; \
 	env $$vars $(PY) -m tenantkit.testing.containers || rc=1; \
 	exit $$rc
 

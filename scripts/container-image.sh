@@ -66,9 +66,12 @@ start_engine() {
 		mkdir -p "$private_dir"
 		# Its own data and exec roots: it never shares state with a distribution dockerd.
 		# From /, so the daemon that outlives this run holds no checkout's directory.
-		(cd / && setsid dockerd --host "$private_host" --pidfile "$private_dir/dockerd.pid" \
-			--data-root /var/lib/tenantkit-docker --exec-root "$private_dir/exec" \
-			</dev/null >>/var/log/tenantkit-dockerd.log 2>&1 &)
+		# The redirections are on the subshell, not only on dockerd: a subshell that kept
+		# this script's stdout open would hold a caller's `$(...)` open for as long as the
+		# daemon lives (CI once hung there for its whole hour and a half).
+		(cd / && exec setsid dockerd --host "$private_host" --pidfile "$private_dir/dockerd.pid" \
+			--data-root /var/lib/tenantkit-docker --exec-root "$private_dir/exec") \
+			</dev/null >>/var/log/tenantkit-dockerd.log 2>&1 &
 		engine=$private_host
 	fi
 	for _ in $(seq 60); do
