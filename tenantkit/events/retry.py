@@ -15,7 +15,8 @@ class RetryPolicy:
     Jitter is "equal": half the delay is fixed and half is random, so retries of
     many endpoints spread out without any of them retrying at once. After
     `max_attempts` failures the event is dead-lettered and the endpoint moves on.
-    The defaults give about 15 attempts over roughly 5 hours.
+    The defaults give 15 attempts: the waits between them add up to 2 to 4 hours
+    (about 3 on average), plus the requests' own time.
     """
 
     max_attempts: int = 15

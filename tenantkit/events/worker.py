@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,15 @@ __all__ = ["Worker", "WorkerConfig"]
 
 _log = logging.getLogger("tenantkit.events")
 _Conn = psycopg.Connection[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What one attempt transaction did to an endpoint."""
+
+    endpoint_id: str
+    sent: bool  # a request went out
+    moved_on: bool  # the head event was settled (delivered or dead-lettered)
 
 
 @dataclass(frozen=True)
@@ -61,8 +71,8 @@ class WorkerConfig:
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.batch < 1:
             raise ValueError("concurrency and batch must be at least 1")
-        if self.poll_interval <= 0 or self.timeout <= 0:
-            raise ValueError("poll_interval and timeout must be positive")
+        if self.poll_interval <= 0 or self.timeout <= 0 or self.postpone <= 0:
+            raise ValueError("poll_interval, timeout and postpone must be positive")
 
 
 class Worker:
@@ -122,7 +132,7 @@ class Worker:
             self._cond.notify_all()
 
     def deliver_pending(self) -> int:
-        """Deliver on this thread until nothing is due right now; the attempts made."""
+        """Deliver on this thread until nothing is due right now; the requests sent."""
         with self._connect() as conn:
             return self._work(conn)
 
@@ -159,19 +169,27 @@ class Worker:
             conn.close()
 
     def _work(self, conn: _Conn) -> int:
-        """Attempt deliveries until no endpoint is due; the number of attempts."""
+        """Attempt deliveries until no endpoint is due; the number of requests sent.
+
+        A failed attempt puts its endpoint in backoff and the thread goes on to the
+        other due endpoints: one failing receiver never holds up the healthy ones.
+        """
         attempts = 0
+        stay_on: str | None = None  # the endpoint whose line moved on: send its next event
+        streak = 0
         while not self._stop.is_set():
-            endpoint_id = self._attempt(conn, None)
-            if endpoint_id is None:
-                return attempts
-            attempts += 1
-            for _ in range(self.config.batch - 1):
-                if self._stop.is_set():
-                    break
-                if (endpoint_id := self._attempt(conn, endpoint_id)) is None:
-                    break
-                attempts += 1
+            step = self._attempt(conn, stay_on)
+            if step is None:
+                if stay_on is None:
+                    return attempts  # nothing is due anywhere
+                stay_on, streak = None, 0  # that line is empty: look at the others
+                continue
+            attempts += step.sent
+            streak += 1
+            if step.moved_on and streak < self.config.batch:
+                stay_on = step.endpoint_id
+            else:  # in backoff, skipped ahead or postponed; or its batch is done
+                stay_on, streak = None, 0
         return attempts
 
     def _idle_wait(self, conn: _Conn) -> float:
@@ -182,8 +200,9 @@ class Worker:
             return self.config.poll_interval
         return max(0.001, min(self.config.poll_interval, float(due)))
 
-    def _attempt(self, conn: _Conn, endpoint_id: str | None) -> str | None:
-        """One transaction: claim, send the head event, record. The endpoint to stay on."""
+    def _attempt(self, conn: _Conn, endpoint_id: str | None) -> _Step | None:
+        """One transaction: claim, send the head event, record. None: nothing to do."""
+        started = time.monotonic()
         with conn.transaction():
             claimed = conn.execute(self._sql["claim"], {
                 "endpoint_id": endpoint_id, "allow_http": self.config.allow_loopback_http,
@@ -196,10 +215,11 @@ class Worker:
             }).fetchone()
             assert head is not None
             if head["event_id"] is None:
-                if head["newest"] is not None and head["newest"] > claimed["last_event_id"]:
-                    conn.execute(self._sql["skip"], {"endpoint_id": claimed["endpoint_id"],
-                                                     "newest": head["newest"]})
-                return None
+                if head["newest"] is None or head["newest"] <= claimed["last_event_id"]:
+                    return None
+                conn.execute(self._sql["skip"], {"endpoint_id": claimed["endpoint_id"],
+                                                 "newest": head["newest"]})
+                return _Step(claimed["endpoint_id"], sent=False, moved_on=False)
             event = Event(**{k: head[k] for k in (
                 "event_id", "event_type", "org_id", "payload", "occurred_at", "committed_at")})
             try:
@@ -209,9 +229,11 @@ class Worker:
                 conn.execute(self._sql["postpone"], {"endpoint_id": claimed["endpoint_id"],
                                                      "delay": self.config.postpone,
                                                      "error": exc.message[:500]})
-                return None
+                return _Step(claimed["endpoint_id"], sent=False, moved_on=False)
             outcome = send(self._client, claimed["url"], secrets, event)
-            return self._record(conn, claimed, event, bool(head["is_replay"]), outcome)
+            moved_on = self._record(conn, claimed, event, bool(head["is_replay"]), outcome,
+                                    time.monotonic() - started)
+            return _Step(claimed["endpoint_id"], sent=True, moved_on=moved_on)
 
     def _secrets(self, claimed: Mapping[str, Any]) -> list[str]:
         endpoint_id = claimed["endpoint_id"]
@@ -221,13 +243,14 @@ class Worker:
         return found
 
     def _record(self, conn: _Conn, claimed: Mapping[str, Any], event: Event, is_replay: bool,
-                outcome: Outcome) -> str | None:
+                outcome: Outcome, elapsed: float) -> bool:
+        """Record the attempt; True when the endpoint's line moved on (delivered or dead)."""
         endpoint_id: str = claimed["endpoint_id"]
         params: dict[str, Any] = {"endpoint_id": endpoint_id, "event_id": event.event_id,
                                   "is_replay": is_replay, "status_code": outcome.status_code}
         if outcome.delivered:
             conn.execute(self._sql["delivered"], params)
-            return endpoint_id
+            return True
         same_head = claimed["head_event_id"] == event.event_id
         attempts = claimed["attempts"] + 1 if same_head else 1
         params.update(attempts=attempts, error=outcome.error)
@@ -236,8 +259,10 @@ class Worker:
             _log.warning("events worker: endpoint %s: event %s dead-lettered after %s attempts"
                          " (%s)", endpoint_id, event.event_id, attempts, outcome.error)
             conn.execute(self._sql["dead"], params)
-            return endpoint_id
+            return True
         _log.info("events worker: endpoint %s: event %s attempt %s failed (%s)",
                   endpoint_id, event.event_id, attempts, outcome.error)
-        conn.execute(self._sql["retry"], {**params, "delay": policy.delay(attempts)})
-        return None
+        # The SQL adds the delay to the transaction's start: the backoff counts from
+        # the end of this attempt, however long the receiver took to fail.
+        conn.execute(self._sql["retry"], {**params, "delay": policy.delay(attempts) + elapsed})
+        return False
