@@ -24,7 +24,13 @@ import sqlalchemy as sa
 
 import tenantkit
 from tenantkit.testing import RunningServer, TestDatabase
-from tenantkit.testing.containers import HOST_LABEL, LABEL, PID_LABEL, sweep_leftovers
+from tenantkit.testing.containers import (
+    HOST_LABEL,
+    LABEL,
+    PID_LABEL,
+    owner_labels,
+    sweep_leftovers,
+)
 
 DOCKER = shutil.which("docker")
 
@@ -124,6 +130,49 @@ def test_sslmode_in_the_url_reaches_libpq(
                     engine.connect()
         finally:
             engine.dispose()
+
+
+# --- the image keeps the official image's contract ----------------------------------
+
+
+def test_the_image_honours_postgres_user_password_and_db(container: RunningServer) -> None:
+    """Not only the harness's own settings: another user, password and database, as a
+    user's compose file or CI service would set them, on port 5432."""
+    image = container.choice.detail
+    password = "s3cret pw"
+    labels = [arg for key, value in owner_labels().items() for arg in ("--label", f"{key}={value}")]
+    container_id = docker("run", "-d", *labels, "-e", "POSTGRES_USER=alice",
+                          "-e", f"POSTGRES_PASSWORD={password}", "-e", "POSTGRES_DB=shop",
+                          "-e", "POSTGRES_INITDB_ARGS=--no-sync",
+                          "-p", "127.0.0.1::5432", image).strip()
+    try:
+        port = int(docker("port", container_id, "5432/tcp").split(":")[-1])
+        conninfo = f"host=127.0.0.1 port={port} user=alice dbname=shop"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                conn = psycopg.connect(f"{conninfo} password='{password}'", connect_timeout=5)
+                break
+            except psycopg.OperationalError:
+                assert time.monotonic() < deadline, docker("logs", container_id)
+                time.sleep(0.5)
+        with conn:
+            row = conn.execute("SELECT current_user, current_database(), "
+                               "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+                               ).fetchone()
+            assert row == ("alice", "shop", True)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(f"{conninfo} password=wrong", connect_timeout=5)
+    finally:
+        docker("rm", "-f", "-v", container_id)
+
+
+def test_the_image_refuses_to_start_without_a_password(container: RunningServer) -> None:
+    done = subprocess.run([DOCKER or "docker", "run", "--rm", *[
+        arg for key, value in owner_labels().items() for arg in ("--label", f"{key}={value}")],
+        container.choice.detail], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0
+    assert "POSTGRES_PASSWORD" in done.stdout + done.stderr
 
 
 # --- cleanup: runs that fail, are interrupted, or are killed -----------------------
