@@ -1,7 +1,7 @@
 """The container server kind: loopback TCP with a password, and no container left behind.
 
 These run when the suite itself runs on the docker kind (`make test-container`);
-on the other kinds they skip.
+on the other kinds they skip, except the configuration tests at the end (pure).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -279,3 +280,69 @@ def test_a_killed_runs_container_is_swept_by_the_next_run(children: dict[str, Ch
     assert sweep_leftovers() >= 1
     assert containers_of(child.process.pid) == []
     assert containers_of(os.getpid())
+
+
+# --- configuration: loopback and Ryuk (pure, on every kind) -------------------------
+
+
+def _config(**overrides: object) -> Any:
+    from types import SimpleNamespace
+
+    settings: dict[str, object] = {
+        "tc_host_override": None, "connection_mode_override": None, "ryuk_disabled": False,
+        "ryuk_image": "testcontainers/ryuk:0.8.1", "tc_properties": {},
+    }
+    settings.update(overrides)
+    return SimpleNamespace(**settings)
+
+
+@pytest.fixture
+def no_user_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DOCKER_HOST", "TESTCONTAINERS_RYUK_DISABLED", "TESTCONTAINERS_HOST_OVERRIDE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.nodb
+@pytest.mark.usefixtures("no_user_choices")
+@pytest.mark.parametrize("pullable", [True, False])
+def test_ryuk_is_used_only_where_its_image_can_be_had(
+    monkeypatch: pytest.MonkeyPatch, pullable: bool
+) -> None:
+    from testcontainers.core.config import ConnectionMode
+
+    from tenantkit.testing import containers
+
+    asked: list[str] = []
+
+    def available(image: str) -> bool:
+        asked.append(image)
+        return pullable
+
+    monkeypatch.setattr(containers, "_image_available", available)
+    config = _config()
+    assert containers._configure_testcontainers(config) is True
+    assert asked == ["testcontainers/ryuk:0.8.1"]
+    assert config.ryuk_disabled is not pullable
+    # Loopback, and never the bridge or gateway testcontainers picks inside a container.
+    assert config.tc_host_override == "127.0.0.1"
+    assert config.connection_mode_override == ConnectionMode.docker_host
+
+
+@pytest.mark.nodb
+@pytest.mark.usefixtures("no_user_choices")
+def test_the_users_choices_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tenantkit.testing import containers
+
+    def never(_image: str) -> bool:
+        raise AssertionError("Ryuk was chosen by the user: no probe")
+
+    monkeypatch.setattr(containers, "_image_available", never)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "false")
+    config = _config(tc_host_override="docker.internal.example")
+    assert containers._configure_testcontainers(config) is False  # not loopback: no pinning
+    assert (config.tc_host_override, config.ryuk_disabled) == ("docker.internal.example", False)
+    monkeypatch.delenv("TESTCONTAINERS_RYUK_DISABLED")
+    config = _config(tc_properties={"ryuk.disabled": "true"}, ryuk_disabled=True)
+    monkeypatch.setenv("DOCKER_HOST", "tcp://docker.example:2376")  # a remote engine
+    assert containers._configure_testcontainers(config) is False
+    assert (config.tc_host_override, config.ryuk_disabled) == (None, True)
