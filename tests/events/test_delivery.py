@@ -228,3 +228,34 @@ def test_listen_notify_wakes_the_worker_and_polling_is_the_fallback(
         m.orgs.update(ev_orgs.a.org_id, metadata={"polled": True})
     wait_until(lambda: receiver.hooks["woken"].processed[-1:] == committed_ids(events_db, start),
                what="delivery by polling")
+
+
+def test_the_old_secret_stops_signing_when_the_overlap_ends(
+    receiver: Receiver, endpoints: Factory, service: Factory, ev_orgs: TwoOrgs,
+    events_db: TestDatabase, box: SecretBox,
+) -> None:
+    import psycopg
+
+    with endpoints() as e:
+        created = e.create(receiver.add("expiring", "placeholder"))
+        rotated = e.rotate_secret(created.endpoint.endpoint_id, overlap=timedelta(hours=1))
+    receiver.hooks["expiring"].secrets = [rotated.secret]
+    # The hour passes (the clock is the database's: move the expiry instead of waiting).
+    with psycopg.connect(events_db.conninfo("admin")) as conn:
+        conn.execute("UPDATE tenantkit.webhook_endpoints "
+                     "SET previous_secret_expires_at = now() - interval '1 second' "
+                     "WHERE endpoint_id = %s", (created.endpoint.endpoint_id,))
+    with endpoints() as e:
+        assert e.fetch(created.endpoint.endpoint_id).previous_secret_expires_at is None
+    start = newest_event_id(events_db)
+    with service() as m:
+        m.orgs.update(ev_orgs.a.org_id, metadata={"expired": True})
+    worker = Worker(events_db.conninfo("service"),
+                    WorkerConfig(allow_loopback_http=True, listen=False), box=box)
+    try:
+        assert worker.deliver_pending() == 1
+    finally:
+        worker.stop()
+    hook = receiver.hooks["expiring"]
+    assert hook.processed == committed_ids(events_db, start)
+    assert len(hook.headers[hook.processed[0]]["webhook-signature"].split(" ")) == 1

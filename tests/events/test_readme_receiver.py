@@ -42,7 +42,7 @@ def receiver_example() -> str:
     blocks = [b for b in re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
               if "standardwebhooks" in b]
     assert len(blocks) == 1, "the README's events section should hold one receiver example"
-    return blocks[0]
+    return str(blocks[0])
 
 
 def test_the_example_verifies_with_the_maintained_library() -> None:
@@ -61,8 +61,8 @@ class Served:
              self.module.__dict__)
         self.calls: list[tuple[str, str]] = []
         # The example's placeholder for "your code": record what it was asked to do.
-        self.module.create_billing_customer = lambda org_id, name: self.calls.append(
-            (org_id, name))
+        self.module.__dict__["create_billing_customer"] = (
+            lambda org_id, name: self.calls.append((org_id, name)))
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/hooks/tenantkit"
