@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
 
-from tenantkit.db.connection import TenantAsyncConnection, TenantConnection
+from tenantkit.db.connection import _POOLED, TenantAsyncConnection, TenantConnection
 from tenantkit.errors import BindingError
 
 __all__ = ["Binding", "create_async_engine", "create_engine", "install"]
@@ -84,7 +84,7 @@ def install(
     if dialect.is_async:
 
         async def connect_async(*cargs: Any, **cparams: Any) -> TenantAsyncConnection:
-            return await TenantAsyncConnection.connect(*cargs, **cparams)
+            return await TenantAsyncConnection.connect(*cargs, **{**cparams, _POOLED: True})
 
         @event.listens_for(sync_engine, "do_connect")
         def _do_connect_async(
@@ -98,7 +98,7 @@ def install(
         def _do_connect(
             dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]
         ) -> TenantConnection:
-            return TenantConnection.connect(*cargs, **cparams)
+            return TenantConnection.connect(*cargs, **{**cparams, _POOLED: True})
 
     # Every connection must come from tenantkit's class; its rules start at the
     # first checkout, after every connect hook (the dialect's and the app's) ran.
