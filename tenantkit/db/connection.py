@@ -252,7 +252,7 @@ class _TenantBinding:
             yield from _psycopg.exec_command(self, begin)
             params = ctx._params
             yield from _psycopg.queue_in_pipeline(
-                self, lambda: self.pgconn.send_query_params(BIND.sql, params)
+                self, lambda: self.pgconn.send_query_params(BIND.sql, list(params))
             )
         elif self._tk_checkout_due:
             yield from self._after_checkout(begin, ctx._params)
@@ -374,10 +374,11 @@ class _TenantBinding:
             if prepare_now:
                 pgconn.send_prepare(statement.name, statement.sql)
             pgconn.send_query_params(begin, None)
+            # A list: psycopg before 3.3 takes no other sequence here.
             if named:
-                pgconn.send_query_prepared(statement.name, params)
+                pgconn.send_query_prepared(statement.name, list(params))
             else:
-                pgconn.send_query_params(statement.sql, params)
+                pgconn.send_query_params(statement.sql, list(params))
             pgconn.pipeline_sync()
             yield from _psycopg.send(pgconn)
             results: list[PGresult] = []
@@ -490,7 +491,8 @@ def _is_set_local(query: object) -> bool:
 
 
 def _params(sql: bytes, params: Sequence[bytes | None] | None = None) -> _Send:
-    return lambda pgconn: pgconn.send_query_params(sql, params)
+    listed = None if params is None else list(params)
+    return lambda pgconn: pgconn.send_query_params(sql, listed)
 
 
 def _first_error(results: Sequence[PGresult]) -> PGresult | None:

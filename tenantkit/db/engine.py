@@ -24,7 +24,10 @@ __all__ = ["Binding", "create_async_engine", "create_engine", "install"]
 
 #: "set_config": BEGIN + a parameterised set_config(..., true), one round trip (default).
 #: "set_local": BEGIN; SET LOCAL ... with quoted literals, for Citus, which
-#: propagates SET LOCAL to shards but not set_config().
+#: propagates SET LOCAL to shards but not set_config(). The ids then travel as
+#: SQL text: every session of the app role reads them in pg_stat_activity.query
+#: while the statement runs, and log_statement writes them to the server log.
+#: Choose it only where Citus needs it.
 Binding = Literal["set_config", "set_local"]
 
 _installed: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -63,7 +66,9 @@ def install(
 
     strict: a transaction begun with no context raises `MissingTenantContext`
     (otherwise it runs unbound, and RLS shows it no tenant rows).
-    binding: "set_config" (default) or "set_local" for Citus; see `Binding`.
+    binding: "set_config" (default) or "set_local" for Citus only: it sends the
+    ids as literals, which other app-role sessions read in pg_stat_activity;
+    see `Binding`.
 
     The engine must use the psycopg 3 driver (`postgresql+psycopg://`). Call
     this before the engine connects; connections it already pooled are dropped.
