@@ -31,6 +31,7 @@ the statement again, so the request never sees it (`StaleConnection`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import _AsyncGeneratorContextManager, _GeneratorContextManager
 from dataclasses import dataclass
@@ -641,6 +642,18 @@ async def _reconnect_async(cursor: TenantAsyncCursor) -> None:
     _psycopg.follow_pgconn(cursor)
 
 
+@functools.cache
+def _screening(factory: Any, base: type[Any]) -> type[Any]:
+    """`base`, or the app's own cursor class (`cursor_factory=ClientCursor`, common
+    behind PgBouncer) with `base`'s screening and retry in front: a cursor class
+    that skipped them would let session objects survive a checkout unseen."""
+    if factory is None or (isinstance(factory, type) and issubclass(factory, base)):
+        return base if factory is None else factory
+    if not isinstance(factory, type):
+        raise BindingError(f"cursor_factory must be a psycopg cursor class, not {factory!r}")
+    return type(f"Tenant{factory.__name__}", (base, factory), {})
+
+
 #: The keyword with which tenantkit's engines ask `connect()` for a pooled connection.
 _POOLED = "_tenantkit_pooled"
 
@@ -656,7 +669,7 @@ class TenantConnection(_TenantBinding, psycopg.Connection[Any]):
         # connect hooks set them up); a connection made directly obeys the rules
         # (the gate, the binding) from its first statement.
         pooled = bool(kwargs.pop(_POOLED, False))
-        kwargs.setdefault("cursor_factory", TenantCursor)
+        kwargs["cursor_factory"] = _screening(kwargs.get("cursor_factory"), TenantCursor)
         conn = super().connect(conninfo, **kwargs)
         conn.server_cursor_factory = TenantServerCursor
         conn._tk_connect_args = (conninfo, kwargs)
@@ -682,7 +695,7 @@ class TenantAsyncConnection(_TenantBinding, psycopg.AsyncConnection[Any]):
     @classmethod
     async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
         pooled = bool(kwargs.pop(_POOLED, False))
-        kwargs.setdefault("cursor_factory", TenantAsyncCursor)
+        kwargs["cursor_factory"] = _screening(kwargs.get("cursor_factory"), TenantAsyncCursor)
         conn = await super().connect(conninfo, **kwargs)
         conn.server_cursor_factory = TenantAsyncServerCursor
         conn._tk_connect_args = (conninfo, kwargs)

@@ -213,6 +213,37 @@ def test_statements_run_through_stream(
     assert left == (0 if screened else 1)
 
 
+@pytest.mark.parametrize("screened", [True, False], ids=["protected", "exposed"])
+def test_an_apps_own_cursor_class_is_screened_too(
+    tenantkit_db: TestDatabase, notes: TwoOrgs, monkeypatch: pytest.MonkeyPatch, screened: bool
+) -> None:
+    # connect_args={"cursor_factory": ClientCursor} (common behind PgBouncer) once
+    # replaced tenantkit's cursor: nothing screened, the WITH HOLD cursor survived.
+    if not screened:
+        monkeypatch.setattr(binding, "_screening", lambda factory, base: factory or base)
+    engine = tenantkit.create_engine(tenantkit_db.url("app"), pool_size=1, max_overflow=0,
+                                     connect_args={"cursor_factory": psycopg.ClientCursor})
+    try:
+        pid = leave_behind(
+            engine, notes.a, "DECLARE leak CURSOR WITH HOLD FOR SELECT body FROM public.notes")
+        with checkout(engine, ctx_of(notes.b)) as conn:
+            same_backend(conn, pid)
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            assert isinstance(cursor, psycopg.ClientCursor)  # the app's class, still
+            assert isinstance(cursor, binding.TenantCursor) is screened
+            left = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_cursors WHERE is_holdable").scalar()
+    finally:
+        engine.dispose()
+    assert left == (0 if screened else 1)
+
+
+def test_a_cursor_factory_that_is_no_class_is_refused(tenantkit_db: TestDatabase) -> None:
+    with pytest.raises(tenantkit.BindingError, match="cursor_factory"):
+        binding.TenantConnection.connect(
+            tenantkit_db.conninfo("app"), cursor_factory=lambda *a: None)
+
+
 def test_the_app_role_cannot_create_temporary_tables(engine: sa.Engine, notes: TwoOrgs) -> None:
     with checkout(engine, ctx_of(notes.a)) as conn, pytest.raises(
         sa.exc.ProgrammingError, match="permission denied"
