@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
 
+from tenantkit.context import tenant_context
 from tenantkit.db.connection import _POOLED, TenantAsyncConnection, TenantConnection
 from tenantkit.errors import BindingError
 
@@ -122,6 +123,17 @@ def install(
     @event.listens_for(sync_engine, "checkout")
     def _checked_out(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
         getattr(dbapi_connection, "driver_connection", dbapi_connection)._tk_checked_out()
+
+    # pool_pre_ping's ping is the pool's statement, not the request's: SQLAlchemy
+    # sends it in autocommit, before the checkout, where the request's context
+    # would be refused (NotInTransaction) and fail every checkout. It runs unbound.
+    ping = dialect.do_ping
+
+    def _unbound_ping(dbapi_connection: Any) -> bool:
+        with tenant_context(None):
+            return bool(ping(dbapi_connection))
+
+    dialect.do_ping = _unbound_ping  # type: ignore[method-assign]
 
     sync_engine.dispose()
     _installed.add(sync_engine)
