@@ -9,6 +9,7 @@ and in docs/architecture.md, in the same change.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,22 @@ def test_the_documented_map_is_the_enforced_one() -> None:
     for room in ANYTHING:
         assert documented.pop(room, None) in ({"anything (lazily)"}, {"anything"}, None)
     assert documented == MAY_IMPORT
+
+
+def _sources() -> dict[str, str]:
+    return {str(p.relative_to(PACKAGE)): p.read_text() for p in PACKAGE.rglob("*.py")}
+
+
+def test_one_uuid_pattern_in_the_package() -> None:
+    # context.UUID_PATTERN is the one spelling; everything else uses it.
+    spelled = {path for path, text in _sources().items() if re.search(r"\{8\}-|\{12\}", text)}
+    assert spelled == {"context.py"}
+
+
+def test_one_bearer_header_parser() -> None:
+    # tokens.bearer_token reads every Authorization header (tokens and integration keys).
+    parsing = {path for path, text in _sources().items()
+               if re.search(r"""removeprefix\(\s*["'](?i:bearer)""", text)
+               or (re.search(r"""partition\(\s*["'] ["']\s*\)|split\(\s*["'] ["']""", text)
+                   and re.search(r"(?i)\bbearer\b", text))}
+    assert parsing <= {"tokens/bearer.py"}
