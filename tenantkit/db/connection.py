@@ -484,8 +484,8 @@ _SAFE_TAGS: frozenset[bytes] = frozenset({
 def _is_set_local(query: object) -> bool:
     # SET LOCAL dies with its transaction; anything else may outlive it.
     text = query.decode(errors="replace") if isinstance(query, bytes) else query
-    if not isinstance(text, str):
-        return False
+    if not isinstance(text, str) or ";" in text.rstrip().removesuffix(";"):
+        return False  # several statements: "SET LOCAL a = 1; SET b = 2" is no SET LOCAL
     words = text.split(None, 2)
     return len(words) >= 2 and words[0].upper() == "SET" and words[1].upper() in (
         "LOCAL", "TRANSACTION", "CONSTRAINTS")

@@ -341,6 +341,9 @@ def test_sql_prepared_statements(engine: sa.Engine, notes: TwoOrgs, protection: 
         ("SELECT set_config('row_security', 'off', false)", "SHOW row_security", "on"),
         ("SELECT set_config('search_path', 'tenantkit', false)", "SHOW search_path", None),
         ("SET lock_timeout = '2ms'", "SHOW lock_timeout", "0"),
+        # A SET LOCAL first does not make the statements after it local.
+        ("SET LOCAL work_mem = '8MB'; SET statement_timeout = '1ms'",
+         "SHOW statement_timeout", "0"),
     ],
 )
 def test_session_settings(
