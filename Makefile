@@ -12,7 +12,7 @@ PG15_BINDIR ?= /usr/lib/postgresql/15/bin
 SUITE_TIMEOUT ?= 1200
 TIMEOUT := timeout -s INT -k 60 $(SUITE_TIMEOUT)
 
-.PHONY: venv system-deps container-image test test-suites test-pg18 test-pg15 test-container lint demo bench clean
+.PHONY: venv system-deps container-image test test-suites test-pg18 test-pg15 test-container test-psycopg-lowest lint demo bench clean
 
 venv: $(STAMP)
 
@@ -56,7 +56,7 @@ lint: $(STAMP)
 test: lint system-deps
 	@$(MAKE) --no-print-directory -j3 -O test-suites
 
-test-suites: test-pg18 test-pg15 test-container
+test-suites: test-pg18 test-pg15 test-container test-psycopg-lowest
 
 test-pg18: $(STAMP)
 	TENANTKIT_TEST_SERVER=embedded $(TIMEOUT) $(PY) -m pytest
@@ -80,6 +80,21 @@ test-container: $(STAMP)
 	env $$vars $(PY) -m tenantkit.testing.containers || rc=1; \
 	exit $$rc
 
+# The binding rides psycopg's transaction start (tenantkit/db/_psycopg.py): its
+# tests run again on the lowest psycopg pyproject.toml allows, in a venv of its
+# own (.venv resolves to the highest).
+PSYCOPG_LOWEST := $(shell sed -n 's/.*"psycopg\[binary\]>=\([0-9.]*\),.*/\1/p' pyproject.toml)
+LOWEST_VENV := .venv-psycopg-lowest
+
+$(LOWEST_VENV)/.installed: pyproject.toml
+	@test -x $(LOWEST_VENV)/bin/python || $(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -e ".[$(EXTRAS)]" "psycopg[binary]==$(PSYCOPG_LOWEST)"
+	@touch $@
+
+test-psycopg-lowest: $(LOWEST_VENV)/.installed
+	@echo "== the binding tests on psycopg $(PSYCOPG_LOWEST), the lowest pyproject.toml allows"
+	TENANTKIT_TEST_SERVER=embedded $(TIMEOUT) $(LOWEST_VENV)/bin/python -m pytest tests/db -q
+
 demo: $(STAMP)
 	$(VENV)/bin/tenantkit demo
 
@@ -87,4 +102,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST_VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ and in docs/architecture.md, in the same change.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,50 @@ def test_the_request_path_points_one_way() -> None:
     assert "db" not in IMPORTS.get("tokens", set())
     assert not {"web", "server"} & IMPORTS.get("db", set())
     assert not {"db", "orgs"} & IMPORTS.get("web", set())  # they meet at the ContextVar
+
+
+DOC = PACKAGE.parent / "docs" / "architecture.md"
+
+
+def _documented_map() -> dict[str, set[str]]:
+    # The module table of docs/architecture.md §2: | `module` | owns | may import |
+    documented: dict[str, set[str]] = {}
+    for line in DOC.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        is_module = cells[0].startswith("`") and cells[0].endswith(("/`", ".py`"))
+        if len(cells) != 3 or not is_module:
+            continue
+        name = cells[0].strip("`").removeprefix("tenantkit/").removesuffix("/")
+        name = name.removesuffix(".py")
+        allowed = cells[2]
+        documented[name] = (
+            set() if allowed in ("—", "") else {a.strip() for a in allowed.split(",")}
+        )
+    return documented
+
+
+def test_the_documented_map_is_the_enforced_one() -> None:
+    # docs/architecture.md says this test holds its table: so it compares them.
+    documented = _documented_map()
+    for room in ANYTHING:
+        assert documented.pop(room, None) in ({"anything (lazily)"}, {"anything"}, None)
+    assert documented == MAY_IMPORT
+
+
+def _sources() -> dict[str, str]:
+    return {str(p.relative_to(PACKAGE)): p.read_text() for p in PACKAGE.rglob("*.py")}
+
+
+def test_one_uuid_pattern_in_the_package() -> None:
+    # context.UUID_PATTERN is the one spelling; everything else uses it.
+    spelled = {path for path, text in _sources().items() if re.search(r"\{8\}-|\{12\}", text)}
+    assert spelled == {"context.py"}
+
+
+def test_one_bearer_header_parser() -> None:
+    # tokens.bearer_token reads every Authorization header (tokens and integration keys).
+    parsing = {path for path, text in _sources().items()
+               if re.search(r"""removeprefix\(\s*["'](?i:bearer)""", text)
+               or (re.search(r"""partition\(\s*["'] ["']\s*\)|split\(\s*["'] ["']""", text)
+                   and re.search(r"(?i)\bbearer\b", text))}
+    assert parsing <= {"tokens/bearer.py"}

@@ -14,6 +14,10 @@
 --   SELECT could leave them (a SET is seen by its tag, and resets everything);
 --   the client compares them with the baseline recorded at first use (after
 --   the app's own connect-time SETs).
+--   Also any session-level tenantkit.* value (set_config(..., false) in a
+--   SELECT): it binds nothing (the stamp), but the next user must not read an
+--   earlier user's ids either. Unset and '' (what a transaction-local bind
+--   leaves) both count as clean.
 -- pg_advisory_unlock_all(): session advisory locks are released before the
 --   new user's first statement.
 SELECT pg_catalog.pg_my_temp_schema() <> 0 AS temp_schema,
@@ -21,5 +25,8 @@ SELECT pg_catalog.pg_my_temp_schema() <> 0 AS temp_schema,
            pg_catalog.chr(31),
            pg_catalog.current_setting('role'),
            pg_catalog.current_setting('search_path'),
-           pg_catalog.current_setting('row_security')) AS settings,
+           pg_catalog.current_setting('row_security'),
+           NULLIF(pg_catalog.current_setting('tenantkit.user_id', true), ''),
+           NULLIF(pg_catalog.current_setting('tenantkit.org_id', true), ''),
+           NULLIF(pg_catalog.current_setting('tenantkit.bound', true), '')) AS settings,
        pg_catalog.pg_advisory_unlock_all()

@@ -9,6 +9,7 @@ binding wrongly or failing later in a request. tests/db pins the behaviour.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from functools import partial
 from operator import attrgetter
@@ -50,7 +51,16 @@ _REQUIRED: Final = {
                          "_notice_handler", "_notify_handler"),
     psycopg.AsyncConnection: (START_QUERY,),
     psycopg.Cursor: ("_results", "_conn", "_pgconn"),
+    psycopg.Pipeline: ("_sync_gen",),
+    pq.PGconn: ("_encoding",),
 }
+
+#: Attributes psycopg's constructors set on each instance: no instance can be made
+#: at import, so their code is asked whether it still assigns them.
+_ASSIGNED: Final = (
+    ("psycopg._connection_base", "BaseConnection", ("_pipeline", "_prepared")),
+    ("psycopg._pipeline", "BasePipeline", ("command_queue", "result_queue")),
+)
 
 
 def _probe() -> None:
@@ -60,6 +70,14 @@ def _probe() -> None:
                          (generators, "execute")):
         if not hasattr(module, name):
             missing.append(f"psycopg.generators.{name}")
+    for module_name, class_name, names in _ASSIGNED:
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name, None)
+        except ImportError:
+            cls = None
+        init = getattr(getattr(cls, "__init__", None), "__code__", None)
+        assigned = init.co_names if init is not None else ()
+        missing += [f"{class_name}.{name}" for name in names if name not in assigned]
     try:
         from psycopg._preparing import PrepareManager
     except ImportError:

@@ -31,7 +31,9 @@ the statement again, so the request never sees it (`StaleConnection`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import _AsyncGeneratorContextManager, _GeneratorContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -58,6 +60,7 @@ from tenantkit.db._statements import (
     bind_set_local,
 )
 from tenantkit.errors import (
+    BindingError,
     ContextSwitchInTransaction,
     MissingTenantContext,
     NotInTransaction,
@@ -157,6 +160,19 @@ class _TenantBinding:
         self._tk_passthrough = False
         self._tk_checkout_due = True
 
+    def _tk_refuse_own_begin(self, what: str) -> None:
+        """psycopg's transaction() and tpc_begin() send their own BEGIN, past
+        `_start_query`: such a transaction would skip the bind, the checkout probe
+        and the strict rule. Refused with a typed error instead (a transaction()
+        inside an open transaction is only a savepoint, and is fine)."""
+        if self._tk_passthrough or self.pgconn.transaction_status != _IDLE:
+            return
+        raise BindingError(
+            f"{what} would begin a transaction past tenantkit's binding; let the first "
+            "statement begin the transaction (it binds the current TenantContext) and "
+            "commit() or rollback() it, or use transaction() inside it for a savepoint"
+        )
+
     def _tk_screen(self, results: Sequence[PGresult], query: object) -> None:
         """Note what the app's statements may have left at session level, by command tag.
 
@@ -237,7 +253,7 @@ class _TenantBinding:
             yield from _psycopg.exec_command(self, begin)
             params = ctx._params
             yield from _psycopg.queue_in_pipeline(
-                self, lambda: self.pgconn.send_query_params(BIND.sql, params)
+                self, lambda: self.pgconn.send_query_params(BIND.sql, list(params))
             )
         elif self._tk_checkout_due:
             yield from self._after_checkout(begin, ctx._params)
@@ -359,10 +375,11 @@ class _TenantBinding:
             if prepare_now:
                 pgconn.send_prepare(statement.name, statement.sql)
             pgconn.send_query_params(begin, None)
+            # A list: psycopg before 3.3 takes no other sequence here.
             if named:
-                pgconn.send_query_prepared(statement.name, params)
+                pgconn.send_query_prepared(statement.name, list(params))
             else:
-                pgconn.send_query_params(statement.sql, params)
+                pgconn.send_query_params(statement.sql, list(params))
             pgconn.pipeline_sync()
             yield from _psycopg.send(pgconn)
             results: list[PGresult] = []
@@ -467,15 +484,16 @@ _SAFE_TAGS: frozenset[bytes] = frozenset({
 def _is_set_local(query: object) -> bool:
     # SET LOCAL dies with its transaction; anything else may outlive it.
     text = query.decode(errors="replace") if isinstance(query, bytes) else query
-    if not isinstance(text, str):
-        return False
+    if not isinstance(text, str) or ";" in text.rstrip().removesuffix(";"):
+        return False  # several statements: "SET LOCAL a = 1; SET b = 2" is no SET LOCAL
     words = text.split(None, 2)
     return len(words) >= 2 and words[0].upper() == "SET" and words[1].upper() in (
         "LOCAL", "TRANSACTION", "CONSTRAINTS")
 
 
 def _params(sql: bytes, params: Sequence[bytes | None] | None = None) -> _Send:
-    return lambda pgconn: pgconn.send_query_params(sql, params)
+    listed = None if params is None else list(params)
+    return lambda pgconn: pgconn.send_query_params(sql, listed)
 
 
 def _first_error(results: Sequence[PGresult]) -> PGresult | None:
@@ -523,6 +541,11 @@ class TenantCursor(psycopg.Cursor[Any]):
             _reconnect(self)
             super().executemany(query, params_seq, **kwargs)
 
+    def stream(self, query: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
+        # stream() keeps no results to screen (and sends one statement): judge its verb.
+        _screen_many(self, query)
+        return super().stream(query, params, **kwargs)
+
 
 class TenantAsyncCursor(psycopg.AsyncCursor[Any]):
     """The asyncio twin of `TenantCursor`."""
@@ -547,6 +570,10 @@ class TenantAsyncCursor(psycopg.AsyncCursor[Any]):
         except StaleConnection:
             await _reconnect_async(self)
             await super().executemany(query, params_seq, **kwargs)
+
+    def stream(self, query: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        _screen_many(self, query)
+        return super().stream(query, params, **kwargs)
 
 
 _connection: Callable[[Any], _TenantBinding] = _psycopg.connection_of
@@ -615,6 +642,22 @@ async def _reconnect_async(cursor: TenantAsyncCursor) -> None:
     _psycopg.follow_pgconn(cursor)
 
 
+@functools.cache
+def _screening(factory: Any, base: type[Any]) -> type[Any]:
+    """`base`, or the app's own cursor class (`cursor_factory=ClientCursor`, common
+    behind PgBouncer) with `base`'s screening and retry in front: a cursor class
+    that skipped them would let session objects survive a checkout unseen."""
+    if factory is None or (isinstance(factory, type) and issubclass(factory, base)):
+        return base if factory is None else factory
+    if not isinstance(factory, type):
+        raise BindingError(f"cursor_factory must be a psycopg cursor class, not {factory!r}")
+    return type(f"Tenant{factory.__name__}", (base, factory), {})
+
+
+#: The keyword with which tenantkit's engines ask `connect()` for a pooled connection.
+_POOLED = "_tenantkit_pooled"
+
+
 class TenantConnection(_TenantBinding, psycopg.Connection[Any]):
     """A psycopg `Connection` that binds the current `TenantContext` at BEGIN."""
 
@@ -622,12 +665,26 @@ class TenantConnection(_TenantBinding, psycopg.Connection[Any]):
 
     @classmethod
     def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
-        kwargs.setdefault("cursor_factory", TenantCursor)
+        # Only an engine's connections wait for their first checkout (while the
+        # connect hooks set them up); a connection made directly obeys the rules
+        # (the gate, the binding) from its first statement.
+        pooled = bool(kwargs.pop(_POOLED, False))
+        kwargs["cursor_factory"] = _screening(kwargs.get("cursor_factory"), TenantCursor)
         conn = super().connect(conninfo, **kwargs)
         conn.server_cursor_factory = TenantServerCursor
         conn._tk_connect_args = (conninfo, kwargs)
-        conn._tk_passthrough = True
+        conn._tk_passthrough = pooled
         return conn
+
+    def transaction(
+        self, savepoint_name: str | None = None, force_rollback: bool = False
+    ) -> _GeneratorContextManager[psycopg.Transaction]:
+        self._tk_refuse_own_begin("transaction()")
+        return super().transaction(savepoint_name, force_rollback)
+
+    def tpc_begin(self, xid: psycopg.Xid | str) -> None:
+        self._tk_refuse_own_begin("tpc_begin()")
+        super().tpc_begin(xid)
 
 
 class TenantAsyncConnection(_TenantBinding, psycopg.AsyncConnection[Any]):
@@ -637,9 +694,20 @@ class TenantAsyncConnection(_TenantBinding, psycopg.AsyncConnection[Any]):
 
     @classmethod
     async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
-        kwargs.setdefault("cursor_factory", TenantAsyncCursor)
+        pooled = bool(kwargs.pop(_POOLED, False))
+        kwargs["cursor_factory"] = _screening(kwargs.get("cursor_factory"), TenantAsyncCursor)
         conn = await super().connect(conninfo, **kwargs)
         conn.server_cursor_factory = TenantAsyncServerCursor
         conn._tk_connect_args = (conninfo, kwargs)
-        conn._tk_passthrough = True
+        conn._tk_passthrough = pooled
         return conn
+
+    def transaction(
+        self, savepoint_name: str | None = None, force_rollback: bool = False
+    ) -> _AsyncGeneratorContextManager[psycopg.AsyncTransaction]:
+        self._tk_refuse_own_begin("transaction()")
+        return super().transaction(savepoint_name, force_rollback)
+
+    async def tpc_begin(self, xid: psycopg.Xid | str) -> None:
+        self._tk_refuse_own_begin("tpc_begin()")
+        await super().tpc_begin(xid)

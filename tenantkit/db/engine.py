@@ -17,14 +17,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
 
-from tenantkit.db.connection import TenantAsyncConnection, TenantConnection
+from tenantkit.context import tenant_context
+from tenantkit.db.connection import _POOLED, TenantAsyncConnection, TenantConnection
 from tenantkit.errors import BindingError
 
 __all__ = ["Binding", "create_async_engine", "create_engine", "install"]
 
 #: "set_config": BEGIN + a parameterised set_config(..., true), one round trip (default).
 #: "set_local": BEGIN; SET LOCAL ... with quoted literals, for Citus, which
-#: propagates SET LOCAL to shards but not set_config().
+#: propagates SET LOCAL to shards but not set_config(). The ids then travel as
+#: SQL text: every session of the app role reads them in pg_stat_activity.query
+#: while the statement runs, and log_statement writes them to the server log.
+#: Choose it only where Citus needs it.
 Binding = Literal["set_config", "set_local"]
 
 _installed: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -63,7 +67,9 @@ def install(
 
     strict: a transaction begun with no context raises `MissingTenantContext`
     (otherwise it runs unbound, and RLS shows it no tenant rows).
-    binding: "set_config" (default) or "set_local" for Citus; see `Binding`.
+    binding: "set_config" (default) or "set_local" for Citus only: it sends the
+    ids as literals, which other app-role sessions read in pg_stat_activity;
+    see `Binding`.
 
     The engine must use the psycopg 3 driver (`postgresql+psycopg://`). Call
     this before the engine connects; connections it already pooled are dropped.
@@ -84,7 +90,7 @@ def install(
     if dialect.is_async:
 
         async def connect_async(*cargs: Any, **cparams: Any) -> TenantAsyncConnection:
-            return await TenantAsyncConnection.connect(*cargs, **cparams)
+            return await TenantAsyncConnection.connect(*cargs, **{**cparams, _POOLED: True})
 
         @event.listens_for(sync_engine, "do_connect")
         def _do_connect_async(
@@ -98,7 +104,7 @@ def install(
         def _do_connect(
             dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]
         ) -> TenantConnection:
-            return TenantConnection.connect(*cargs, **cparams)
+            return TenantConnection.connect(*cargs, **{**cparams, _POOLED: True})
 
     # Every connection must come from tenantkit's class; its rules start at the
     # first checkout, after every connect hook (the dialect's and the app's) ran.
@@ -117,6 +123,17 @@ def install(
     @event.listens_for(sync_engine, "checkout")
     def _checked_out(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
         getattr(dbapi_connection, "driver_connection", dbapi_connection)._tk_checked_out()
+
+    # pool_pre_ping's ping is the pool's statement, not the request's: SQLAlchemy
+    # sends it in autocommit, before the checkout, where the request's context
+    # would be refused (NotInTransaction) and fail every checkout. It runs unbound.
+    ping = dialect.do_ping
+
+    def _unbound_ping(dbapi_connection: Any) -> bool:
+        with tenant_context(None):
+            return bool(ping(dbapi_connection))
+
+    dialect.do_ping = _unbound_ping  # type: ignore[method-assign]
 
     sync_engine.dispose()
     _installed.add(sync_engine)

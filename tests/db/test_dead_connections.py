@@ -185,3 +185,46 @@ def test_without_the_retry_such_a_request_fails(
     kill(tenantkit_db, pid)
     with pytest.raises(sa.exc.OperationalError):
         request(engine, notes.b)
+
+
+@pytest.mark.parametrize("pinged", ["unbound", "as-sqlalchemy-does"])
+def test_pool_pre_ping_runs_unbound(
+    tenantkit_db: TestDatabase, notes: TwoOrgs, pinged: str
+) -> None:
+    # tenantkit needs no pre-ping, but apps often set it. SQLAlchemy pings in
+    # autocommit before the checkout, inside the request's context: as is, that
+    # is refused (NotInTransaction) and every checkout failed; tenantkit pings unbound.
+    engine = tenantkit.create_engine(tenantkit_db.url("app"), pool_size=1, max_overflow=0,
+                                     pool_pre_ping=True)
+    if pinged == "as-sqlalchemy-does":
+        dialect = engine.dialect
+        dialect.do_ping = type(dialect).do_ping.__get__(dialect)  # type: ignore[method-assign]
+    try:
+        pid, _ = request(engine, notes.a)
+        if pinged == "as-sqlalchemy-does":
+            with pytest.raises(tenantkit.NotInTransaction):
+                request(engine, notes.b)
+            return
+        for org in (notes.b, None, notes.a):
+            assert request(engine, org) == (pid, {org.org_id: NOTES_PER_ORG} if org else {})
+        kill(tenantkit_db, pid)  # the ping finds it dead: the pool reconnects
+        new_pid, seen = request(engine, notes.b)
+        assert new_pid != pid and seen == {notes.b.org_id: NOTES_PER_ORG}
+    finally:
+        engine.dispose()
+
+
+async def test_async_pool_pre_ping_runs_unbound(
+    tenantkit_db: TestDatabase, notes: TwoOrgs
+) -> None:
+    engine = tenantkit.create_async_engine(tenantkit_db.url("app"), pool_size=1, max_overflow=0,
+                                           pool_pre_ping=True)
+    try:
+        for org in (notes.a, notes.b, notes.a):
+            with tenant_context(org.context(org.member_id)):
+                async with engine.connect() as conn:
+                    rows = (await conn.execute(NOTE_ORGS)).all()
+                    await conn.commit()
+            assert rows == [(org.org_id, NOTES_PER_ORG)]
+    finally:
+        await engine.dispose()

@@ -125,14 +125,29 @@ def test_session_level_tenant_settings_never_reach_a_later_checkout(
     assert seen == ({notes.a.org_id} if next_use == "bound" else set())
 
 
+@pytest.mark.parametrize("how", ["set-and-set_config", "set_config-only"])
+@pytest.mark.parametrize("next_use", ["unbound", "autocommit"])
 def test_session_level_settings_are_reset_for_the_next_checkout(
-    engine: sa.Engine, notes: TwoOrgs, protection: bool
+    engine: sa.Engine, notes: TwoOrgs, protection: bool, how: str, next_use: str
 ) -> None:
-    pid = leave_behind(engine, notes.a, *_spoof(notes.b))
-    with checkout(engine, None) as conn:
+    # Not a binding (the stamp), but not even readable: the next user must not
+    # learn an earlier user's ids. set_config() inside a SELECT has no telling
+    # command tag; the checkout probe's settings fingerprint finds it.
+    statements = _spoof(notes.b)
+    if how == "set_config-only":
+        statements[1] = f"SELECT set_config('tenantkit.org_id', '{notes.b.org_id}', false)"
+        assert not any(s.startswith("SET") for s in statements)
+    pid = leave_behind(engine, notes.a, *statements)
+    with engine.connect() as conn:
+        if next_use == "autocommit":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         same_backend(conn, pid)
-        value = conn.execute(sa.text("SELECT current_setting('tenantkit.org_id', true)")).scalar()
-    assert (value in ("", None)) is protection
+        values = conn.execute(sa.text(
+            "SELECT current_setting('tenantkit.user_id', true), "
+            "current_setting('tenantkit.org_id', true), "
+            "current_setting('tenantkit.bound', true)")).one()
+        conn.rollback()
+    assert all(v in ("", None) for v in values) is protection
 
 
 @pytest.mark.parametrize("next_use", ["unbound", "autocommit"])
@@ -168,6 +183,65 @@ def test_with_hold_cursor(engine: sa.Engine, notes: TwoOrgs, protection: bool) -
         else:
             bodies = [r[0] for r in conn.exec_driver_sql("FETCH ALL FROM leak")]
             assert len(bodies) == NOTES_PER_ORG and all(notes.a.name in b for b in bodies)
+
+
+@pytest.mark.parametrize("screened", [True, False], ids=["protected", "exposed"])
+@pytest.mark.parametrize(
+    "statement",
+    ["DECLARE leak CURSOR WITH HOLD FOR SELECT body FROM public.notes", "LISTEN org_a_events"],
+    ids=["with-hold", "listen"],
+)
+def test_statements_run_through_stream(
+    engine: sa.Engine, notes: TwoOrgs, monkeypatch: pytest.MonkeyPatch,
+    statement: str, screened: bool,
+) -> None:
+    # cursor.stream() keeps no command tags to screen: it is judged by its verb,
+    # like executemany. Exposed: psycopg's own stream(), which nobody screens.
+    if not screened:
+        monkeypatch.setattr(binding.TenantCursor, "stream", psycopg.Cursor.stream)
+    with checkout(engine, ctx_of(notes.a)) as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with pytest.raises(psycopg.ProgrammingError, match="didn't produce a result"):
+            list(driver.cursor().stream(statement))  # ran, then psycopg complains
+        pid = int(conn.execute(PID).scalar_one())
+    with checkout(engine, ctx_of(notes.b)) as conn:
+        same_backend(conn, pid)
+        left = conn.exec_driver_sql(
+            "SELECT (SELECT count(*) FROM pg_cursors WHERE is_holdable)"
+            " + (SELECT count(*) FROM pg_listening_channels())").scalar()
+    assert left == (0 if screened else 1)
+
+
+@pytest.mark.parametrize("screened", [True, False], ids=["protected", "exposed"])
+def test_an_apps_own_cursor_class_is_screened_too(
+    tenantkit_db: TestDatabase, notes: TwoOrgs, monkeypatch: pytest.MonkeyPatch, screened: bool
+) -> None:
+    # connect_args={"cursor_factory": ClientCursor} (common behind PgBouncer) once
+    # replaced tenantkit's cursor: nothing screened, the WITH HOLD cursor survived.
+    if not screened:
+        monkeypatch.setattr(binding, "_screening", lambda factory, base: factory or base)
+    engine = tenantkit.create_engine(tenantkit_db.url("app"), pool_size=1, max_overflow=0,
+                                     connect_args={"cursor_factory": psycopg.ClientCursor})
+    try:
+        pid = leave_behind(
+            engine, notes.a, "DECLARE leak CURSOR WITH HOLD FOR SELECT body FROM public.notes")
+        with checkout(engine, ctx_of(notes.b)) as conn:
+            same_backend(conn, pid)
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            assert isinstance(cursor, psycopg.ClientCursor)  # the app's class, still
+            assert isinstance(cursor, binding.TenantCursor) is screened
+            left = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_cursors WHERE is_holdable").scalar()
+    finally:
+        engine.dispose()
+    assert left == (0 if screened else 1)
+
+
+def test_a_cursor_factory_that_is_no_class_is_refused(tenantkit_db: TestDatabase) -> None:
+    with pytest.raises(tenantkit.BindingError, match="cursor_factory"):
+        binding.TenantConnection.connect(
+            tenantkit_db.conninfo("app"), cursor_factory=lambda *a: None)
 
 
 def test_the_app_role_cannot_create_temporary_tables(engine: sa.Engine, notes: TwoOrgs) -> None:
@@ -267,6 +341,9 @@ def test_sql_prepared_statements(engine: sa.Engine, notes: TwoOrgs, protection: 
         ("SELECT set_config('row_security', 'off', false)", "SHOW row_security", "on"),
         ("SELECT set_config('search_path', 'tenantkit', false)", "SHOW search_path", None),
         ("SET lock_timeout = '2ms'", "SHOW lock_timeout", "0"),
+        # A SET LOCAL first does not make the statements after it local.
+        ("SET LOCAL work_mem = '8MB'; SET statement_timeout = '1ms'",
+         "SHOW statement_timeout", "0"),
     ],
 )
 def test_session_settings(

@@ -341,6 +341,10 @@ CASES = [
          lambda c: j("GET", f"{V1}/end_user_api_keys", org_id="x"), "org_id"),
     Case("validate api key", 200, lambda c: j(
         "POST", f"{V1}/end_user_api_keys/validate", {"api_key_token": _api_key(c)})),
+    Case("validate api key: as a bearer value", 200, lambda c: j(
+        "POST", f"{V1}/end_user_api_keys/validate", {"api_key_token": "bearer " + _api_key(c)})),
+    Case("validate api key: another scheme", 401, lambda c: j(
+        "POST", f"{V1}/end_user_api_keys/validate", {"api_key_token": "Basic " + _api_key(c)})),
     Case("validate api key: unknown", 401, lambda c: j(
         "POST", f"{V1}/end_user_api_keys/validate", {"api_key_token": "tk_org_nope"})),
     Case("validate api key: missing", 400,

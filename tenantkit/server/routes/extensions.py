@@ -12,6 +12,7 @@ from tenantkit.server import schemas as s
 from tenantkit.server._params import ApiKeyId, OrgId
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
+from tenantkit.tokens import bearer_token
 
 router = APIRouter(prefix="/api/backend/v1", tags=["extensions"], responses=ERROR_RESPONSES)
 
@@ -48,7 +49,9 @@ def list_api_keys(
 @router.post("/end_user_api_keys/validate", response_model=s.ValidatedApiKey,
              summary="Validate an org API key: its org and permissions (401 if invalid)")
 def validate_api_key(body: s.ValidateApiKey, api: ApiDep) -> s.ValidatedApiKey:
-    token = body.api_key_token.removeprefix("Bearer ").strip()
+    raw = body.api_key_token.strip()
+    # "Bearer <key>" (as PropelAuth accepts) goes through the one bearer parser.
+    token = bearer_token(raw, credential="API key") if " " in raw else raw
     with api.management() as m:
         valid = m.api_keys.validate(token, kind="org")
     return s.ValidatedApiKey.from_record(valid.api_key, org=valid.org)
