@@ -24,6 +24,7 @@ __all__ = [
     "VERSION_TABLE",
     "alembic_config",
     "downgrade",
+    "head_revision",
     "render_install_sql",
     "roles_from_options",
     "run_sql_files",
@@ -78,6 +79,16 @@ def alembic_config(
     if connection is not None:
         config.attributes["connection"] = connection
     return config
+
+
+def head_revision() -> str:
+    """The head revision of tenantkit's own migrations."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("tenantkit's migrations have no head revision")
+    return head
 
 
 def upgrade(

@@ -31,10 +31,17 @@ from tenantkit.alembic.ops import (
     DropTenantPolicyOp,
     EnableTenancyOp,
 )
+from tenantkit.alembic.preflight import UndeclaredTenantTableError, check_environment
 from tenantkit.rls import POLICY_PREFIX, TableName, TenancySpec
 from tenantkit.sqlfiles import DatabaseRoles
 from tenantkit.tables.catalog import Deparsed, LivePolicy, LiveTable, deparse, read_live
-from tenantkit.tables.declare import INFO_KEY, SharedTable, check_declared, declaration_of
+from tenantkit.tables.declare import (
+    INFO_KEY,
+    SharedTable,
+    UndeclaredTenantTable,
+    check_declared,
+    declaration_of,
+)
 
 __all__ = ["enable_ops", "plan_table", "teardown_ops"]
 
@@ -275,8 +282,12 @@ def compare_tenancy(
     declared nor opted out: it would otherwise be created without RLS.
     """
     included = [t for t in autogen_context.sorted_tables if _included(autogen_context, t, schemas)]
-    check_declared(included)
+    try:
+        check_declared(included)
+    except UndeclaredTenantTable as exc:
+        raise UndeclaredTenantTableError(exc.tables, exc.tenant_column) from None
     planner = _Planner(autogen_context)
+    check_environment(planner.conn, planner.app_role)
     created: set[_Key] = set()
     for op in upgrade_ops.ops:
         if isinstance(op, CreateTableOp):

@@ -309,6 +309,7 @@ class UndeclaredTenantTable(ValueError):
 
     def __init__(self, tables: Sequence[str], tenant_column: str) -> None:
         self.tables = tuple(tables)
+        self.tenant_column = tenant_column
         names = ", ".join(self.tables)
         super().__init__(
             f"{names}: carries the tenant column {tenant_column} but is neither declared "
