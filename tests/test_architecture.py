@@ -42,7 +42,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "server": {"errors", "context", "_strict_json", "database_roles", "migrate", "tokens",
                "orgs", "events"},
     "testing": {"errors", "context", "database_roles", "sqlfiles", "migrate", "schema", "db",
-                "tokens", "tables", "doctor"},
+                "tokens", "tables", "doctor", "orgs"},
     "cli": set(),  # loads each command by name, when invoked
 }
 #: Commands for a source checkout; they may use anything (the demo runs the harness).
