@@ -145,6 +145,24 @@ def run_sql_files(*names: str) -> None:
             driver_connection.execute(sql)
 
 
+def _preflight(url: URL, roles: DatabaseRoles) -> None:
+    """Refuse missing roles with the statements that create them; warn a superuser."""
+    from sqlalchemy import NullPool, create_engine
+
+    from tenantkit.provision import facts, missing_roles_message, superuser_warning
+
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            found = facts(conn, roles)
+    finally:
+        engine.dispose()
+    if found.missing:
+        raise click.ClickException(missing_roles_message(found.missing, roles))
+    if found.superuser:
+        click.echo(superuser_warning(found), err=True)
+
+
 @click.command("migrate")
 @click.option(
     "--database-url",
@@ -175,6 +193,8 @@ def migrate_command(
     if not database_url:
         raise click.UsageError("pass --database-url or set TENANTKIT_DATABASE_URL")
     url = normalize_url(database_url)
+    if not down:
+        _preflight(url, roles)
     if down:
         downgrade(url, roles=roles, revision=revision if revision != "head" else "base")
         click.echo(f"tenantkit schema downgraded to {revision if revision != 'head' else 'base'}")
