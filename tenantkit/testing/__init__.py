@@ -1,8 +1,8 @@
 """Testing against a real PostgreSQL: the pytest plugin, servers, roles and seeds."""
 
+from tenantkit.testing.app_migrations import alembic_migrations, upgrade_app
 from tenantkit.testing.database import TestDatabase, provision_database
 from tenantkit.testing.members import DEFAULT_ROLE_MAPPING, OrgMemberInfo, token_for_user
-from tenantkit.testing.plugin import alembic_migrations, upgrade_app
 from tenantkit.testing.safety import assert_tenant_safe
 from tenantkit.testing.seed import SeededOrg, TwoOrgs, seed_two_orgs
 from tenantkit.testing.servers import RunningServer, ServerChoice, choose_server, start_server

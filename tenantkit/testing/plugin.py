@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tenantkit import migrate
 from tenantkit.database_roles import DatabaseRoles
 from tenantkit.db import create_async_engine, create_engine
+from tenantkit.testing.app_migrations import MigrateApp, upgrade_app
 from tenantkit.testing.database import TestDatabase, provision_database
 from tenantkit.testing.members import token_for_user
 from tenantkit.testing.seed import TwoOrgs, seed_two_orgs
@@ -69,9 +70,6 @@ def _server_choice(config: pytest.Config) -> ServerChoice:
     return choice
 
 
-MigrateApp = Callable[[TestDatabase], None]
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "tenantkit_alembic_ini",
@@ -79,39 +77,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "database after tenantkit's, as the owner",
         default="",
     )
-
-
-def alembic_migrations(ini: str | Path, revision: str = "head") -> Callable[..., MigrateApp]:
-    """A `tenantkit_migrate_app` fixture running the app's Alembic migrations (one line).
-
-        # conftest.py
-        from tenantkit.testing import alembic_migrations
-        tenantkit_migrate_app = alembic_migrations("alembic.ini")
-
-    The env.py must take its URL from `sqlalchemy.url` (Alembic's templates do)
-    or from `config.attributes["connection"]`; the roles arrive as
-    `config.attributes["tenantkit_roles"]`, which `tenantkit.alembic.options()` reads.
-    """
-
-    @pytest.fixture(scope="session")
-    def tenantkit_migrate_app() -> MigrateApp:
-        return lambda db: upgrade_app(db, Path(ini), revision)
-
-    return tenantkit_migrate_app
-
-
-def upgrade_app(db: TestDatabase, ini: Path, revision: str = "head") -> None:
-    """Run the app's Alembic migrations (`ini`) on `db` as its owner."""
-    from alembic import command
-    from alembic.config import Config
-
-    if not ini.is_file():
-        raise FileNotFoundError(f"tenantkit: no Alembic config at {ini.resolve()}")
-    config = Config(str(ini))
-    url = db.url("owner").render_as_string(hide_password=False)
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    config.attributes["tenantkit_roles"] = db.roles
-    command.upgrade(config, revision)
 
 
 @pytest.fixture(scope="session")
