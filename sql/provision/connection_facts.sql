@@ -5,9 +5,10 @@ SELECT current_user::text AS role,
            AS superuser,
        pg_catalog.pg_get_userbyid(d.datdba)::text AS database_owner,
        ARRAY(
-           SELECT wanted
-           FROM pg_catalog.unnest(CAST(:roles AS text[])) AS wanted
-           WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = wanted)
+           SELECT w.wanted
+           FROM pg_catalog.unnest(CAST(:roles AS text[])) WITH ORDINALITY AS w (wanted, n)
+           WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = w.wanted)
+           ORDER BY w.n
        ) AS missing
 FROM pg_catalog.pg_database AS d
 WHERE d.datname = current_database()
