@@ -5,14 +5,14 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS := testing,dev,fastapi,flask,events
+EXTRAS := testing,dev,fastapi,flask,events,docs
 PG15_BINDIR ?= /usr/lib/postgresql/15/bin
 # Each suite gets at most this long (seconds): a hang fails the run with pytest's own
 # report of where it stood (SIGINT), instead of eating CI's whole budget.
 SUITE_TIMEOUT ?= 1200
 TIMEOUT := timeout -s INT -k 60 $(SUITE_TIMEOUT)
 
-.PHONY: venv system-deps container-image test test-suites test-pg18 test-pg15 test-container test-psycopg-lowest lint demo bench clean
+.PHONY: venv system-deps container-image test test-suites test-pg18 test-pg15 test-container test-psycopg-lowest lint docs demo bench clean
 
 venv: $(STAMP)
 
@@ -95,6 +95,11 @@ test-psycopg-lowest: $(LOWEST_VENV)/.installed
 	@echo "== the binding tests on psycopg $(PSYCOPG_LOWEST), the lowest pyproject.toml allows"
 	TENANTKIT_TEST_SERVER=embedded $(TIMEOUT) $(LOWEST_VENV)/bin/python -m pytest tests/db -q
 
+# The docs site (mkdocs-material + mkdocstrings, the `docs` extra), warnings as errors.
+# Its pages include the README's sections; tests/docs/ runs their code blocks.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 demo: $(STAMP)
 	$(VENV)/bin/tenantkit demo
 
@@ -102,4 +107,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(LOWEST_VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST_VENV) build dist site .pytest_cache .mypy_cache .ruff_cache

@@ -2055,5 +2055,14 @@ $$;
 
 UPDATE tenantkit.alembic_version SET version_num='0004' WHERE tenantkit.alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0008
+
+-- The startup check (tenantkit.startup) runs as the app role and compares
+-- tenantkit's revision with head: the version table is readable, nothing else.
+GRANT SELECT ON tenantkit.alembic_version TO "tenantkit_app", "tenantkit_service";
+
+
+UPDATE tenantkit.alembic_version SET version_num='0008' WHERE tenantkit.alembic_version.version_num = '0004';
+
 COMMIT;
 

@@ -22,16 +22,19 @@ from tenantkit.context import TenantContext, current_context, tenant_context
 from tenantkit.errors import (
     BindingError,
     Conflict,
+    ConstraintViolation,
     ContextSwitchInTransaction,
     FeatureDisabled,
     Forbidden,
     InvalidField,
     InvalidTenantContext,
     LimitReached,
+    MissingReference,
     MissingTenantContext,
     NotFound,
     NotInTransaction,
     RateLimited,
+    StartupCheckFailed,
     TenantkitError,
     Unauthorized,
     UnsafeConnection,
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from tenantkit.database_roles import DatabaseRoles
     from tenantkit.db import create_async_engine, create_engine, install
     from tenantkit.orgs import Management
+    from tenantkit.startup import check_async_engine, check_engine
     from tenantkit.tables import (
         all_permissions,
         any_member,
@@ -113,6 +117,7 @@ _FROM: dict[str, tuple[str, ...]] = {
     ),
     "tenantkit.background": ("bind_context", "create_task", "run_with_context", "submit"),
     "tenantkit.orgs": ("Management",),
+    "tenantkit.startup": ("check_async_engine", "check_engine"),
 }
 _LAZY: dict[str, str] = {name: module for module, names in _FROM.items() for name in names}
 
@@ -129,6 +134,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BindingError",
     "Conflict",
+    "ConstraintViolation",
     "ContextSwitchInTransaction",
     "DatabaseRoles",
     "FeatureDisabled",
@@ -140,6 +146,7 @@ __all__ = [
     "LimitReached",
     "LoginMethod",
     "Management",
+    "MissingReference",
     "MissingTenantContext",
     "NotFound",
     "NotInTransaction",
@@ -147,6 +154,7 @@ __all__ = [
     "Principal",
     "PropelAuthClaims",
     "RateLimited",
+    "StartupCheckFailed",
     "TenantContext",
     "TenantkitError",
     "TokenIssuer",
@@ -157,6 +165,8 @@ __all__ = [
     "all_permissions",
     "any_member",
     "bind_context",
+    "check_async_engine",
+    "check_engine",
     "create_async_engine",
     "create_engine",
     "create_task",

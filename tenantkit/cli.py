@@ -20,6 +20,7 @@ _COMMANDS: dict[str, str] = {
     "serve": "tenantkit.server.cli:serve_command",
     "demo": "tenantkit.demo:demo_command",
     "events": "tenantkit.events.cli:events_command",
+    "roles": "tenantkit.provision:roles_command",
 }
 # Subcommands that live with another concept: `keys create-integration` belongs
 # to the backend API server, which stores integration keys.
@@ -44,7 +45,39 @@ def _load(cmd_name: str, target: str) -> click.Command | None:
     return command
 
 
+_DEBUG_HINT = "(--debug shows the traceback)"
+
+
+def one_line(exc: BaseException) -> str:
+    """An unexpected error as one line with a hint: what the user can act on."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        first = (str(orig).strip().splitlines() or [""])[0] if orig else str(exc)
+        if isinstance(exc, OperationalError) and getattr(orig, "sqlstate", None) is None:
+            return (
+                f"cannot connect to the database: {first}; check --database-url (host, port, "
+                f"user, password) and that PostgreSQL is running {_DEBUG_HINT}"
+            )
+        state = getattr(orig, "sqlstate", None)
+        return f"the database refused: {first} (SQLSTATE {state}) {_DEBUG_HINT}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first} {_DEBUG_HINT}"
+
+
 class _LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        # Every error is one line with a hint; the traceback only with --debug.
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(one_line(exc)) from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
 
@@ -60,5 +93,6 @@ class _LazyGroup(click.Group):
 
 @click.group(cls=_LazyGroup)
 @click.version_option(package_name="tenantkit")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+def main(debug: bool) -> None:
     """tenantkit: orgs, members and roles in your PostgreSQL, enforced by RLS."""

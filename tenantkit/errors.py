@@ -9,16 +9,19 @@ from __future__ import annotations
 __all__ = [
     "BindingError",
     "Conflict",
+    "ConstraintViolation",
     "ContextSwitchInTransaction",
     "FeatureDisabled",
     "Forbidden",
     "InvalidField",
     "InvalidTenantContext",
     "LimitReached",
+    "MissingReference",
     "MissingTenantContext",
     "NotFound",
     "NotInTransaction",
     "RateLimited",
+    "StartupCheckFailed",
     "TenantkitError",
     "Unauthorized",
     "UnsafeConnection",
@@ -81,6 +84,12 @@ class UnsafeConnection(BindingError):
     code = "unsafe_connection"
 
 
+class StartupCheckFailed(TenantkitError):
+    """The app's database is not safe or not ready to serve: its start is refused."""
+
+    code = "startup_check_failed"
+
+
 # --- request-level errors: the HTTP layers map these one-to-one ----------------
 
 
@@ -110,6 +119,32 @@ class Conflict(TenantkitError):
 
     status_code = 409
     code = "conflict"
+
+
+class ConstraintViolation(Conflict):
+    """A write broke a unique or foreign-key constraint (SQLSTATE 23505 / 23503), named."""
+
+    code = "constraint_violation"
+
+    def __init__(self, message: str, *, constraint: str | None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "constraint": self.constraint}
+
+
+class MissingReference(NotFound):
+    """A write named a row that does not exist, or is not visible (SQLSTATE 23503)."""
+
+    code = "missing_reference"
+
+    def __init__(self, message: str, *, constraint: str | None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "constraint": self.constraint}
 
 
 class LimitReached(Conflict):

@@ -24,6 +24,7 @@ __all__ = [
     "VERSION_TABLE",
     "alembic_config",
     "downgrade",
+    "head_revision",
     "render_install_sql",
     "roles_from_options",
     "run_sql_files",
@@ -80,6 +81,16 @@ def alembic_config(
     return config
 
 
+def head_revision() -> str:
+    """The head revision of tenantkit's own migrations."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("tenantkit's migrations have no head revision")
+    return head
+
+
 def upgrade(
     url_or_connection: str | URL | Connection,
     *,
@@ -134,6 +145,24 @@ def run_sql_files(*names: str) -> None:
             driver_connection.execute(sql)
 
 
+def _preflight(url: URL, roles: DatabaseRoles) -> None:
+    """Refuse missing roles with the statements that create them; warn a superuser."""
+    from sqlalchemy import NullPool, create_engine
+
+    from tenantkit.provision import facts, missing_roles_message, superuser_warning
+
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            found = facts(conn, roles)
+    finally:
+        engine.dispose()
+    if found.missing:
+        raise click.ClickException(missing_roles_message(found.missing, roles))
+    if found.superuser:
+        click.echo(superuser_warning(found), err=True)
+
+
 @click.command("migrate")
 @click.option(
     "--database-url",
@@ -164,6 +193,8 @@ def migrate_command(
     if not database_url:
         raise click.UsageError("pass --database-url or set TENANTKIT_DATABASE_URL")
     url = normalize_url(database_url)
+    if not down:
+        _preflight(url, roles)
     if down:
         downgrade(url, roles=roles, revision=revision if revision != "head" else "base")
         click.echo(f"tenantkit schema downgraded to {revision if revision != 'head' else 'base'}")

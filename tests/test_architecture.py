@@ -33,17 +33,19 @@ MAY_IMPORT: dict[str, set[str]] = {
     "authz": {"errors", "tokens"},
     "background": {"errors", "context"},
     "db": {"errors", "context", "sqlfiles"},
-    "migrate": {"database_roles", "sqlfiles"},
+    "migrate": {"database_roles", "sqlfiles", "provision"},
+    "provision": {"database_roles", "sqlfiles", "migrate"},
     "tables": {"rls", "database_roles", "sqlfiles"},
     "orgs": {"errors", "context", "schema", "tokens"},
     "events": {"errors", "sqlfiles", "migrate", "orgs"},
     "alembic": {"rls", "tables", "database_roles", "sqlfiles", "migrate"},
     "doctor": {"rls", "tables", "database_roles", "sqlfiles", "migrate"},
-    "web": {"errors", "context", "tokens", "authz"},
+    "startup": {"errors", "migrate", "sqlfiles"},
+    "web": {"errors", "context", "tokens", "authz", "startup"},
     "server": {"errors", "context", "_strict_json", "database_roles", "migrate", "tokens",
                "orgs", "events"},
     "testing": {"errors", "context", "database_roles", "sqlfiles", "migrate", "schema", "db",
-                "tokens", "tables", "doctor"},
+                "tokens", "tables", "doctor", "orgs"},
     "cli": set(),  # loads each command by name, when invoked
 }
 #: Commands for a source checkout; they may use anything (the demo runs the harness).

@@ -31,10 +31,17 @@ from tenantkit.alembic.ops import (
     DropTenantPolicyOp,
     EnableTenancyOp,
 )
+from tenantkit.alembic.preflight import UndeclaredTenantTableError, check_environment
 from tenantkit.rls import POLICY_PREFIX, TableName, TenancySpec
 from tenantkit.sqlfiles import DatabaseRoles
 from tenantkit.tables.catalog import Deparsed, LivePolicy, LiveTable, deparse, read_live
-from tenantkit.tables.declare import INFO_KEY, SharedTable, declaration_of
+from tenantkit.tables.declare import (
+    INFO_KEY,
+    SharedTable,
+    UndeclaredTenantTable,
+    check_declared,
+    declaration_of,
+)
 
 __all__ = ["enable_ops", "plan_table", "teardown_ops"]
 
@@ -268,8 +275,19 @@ def _included(context: AutogenContext, table: Table, schemas: set[str | None]) -
 def compare_tenancy(
     autogen_context: AutogenContext, upgrade_ops: UpgradeOps, schemas: set[str | None]
 ) -> PriorityDispatchResult:
-    """The autogenerate hook; runs after Alembic's own table comparison."""
+    """The autogenerate hook; runs after Alembic's own table comparison.
+
+    Raises `UndeclaredTenantTable` (so `alembic revision --autogenerate` and
+    `alembic check` fail) when a table carrying the tenant column is neither
+    declared nor opted out: it would otherwise be created without RLS.
+    """
+    included = [t for t in autogen_context.sorted_tables if _included(autogen_context, t, schemas)]
+    try:
+        check_declared(included)
+    except UndeclaredTenantTable as exc:
+        raise UndeclaredTenantTableError(exc.tables, exc.tenant_column) from None
     planner = _Planner(autogen_context)
+    check_environment(planner.conn, planner.app_role)
     created: set[_Key] = set()
     for op in upgrade_ops.ops:
         if isinstance(op, CreateTableOp):
@@ -279,9 +297,7 @@ def compare_tenancy(
             op.info.pop(INFO_KEY, None)
     after_create: dict[_Key, list[MigrateOperation]] = {}
     appended: list[MigrateOperation] = []
-    for table in autogen_context.sorted_tables:
-        if not _included(autogen_context, table, schemas):
-            continue
+    for table in included:
         key = (table.schema, table.name)
         declaration = declaration_of(table)
         if key in created and isinstance(declaration, TenancySpec):

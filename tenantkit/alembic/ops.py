@@ -18,6 +18,7 @@ from typing import Any
 from alembic.operations import MigrateOperation, Operations
 
 from tenantkit import rls
+from tenantkit.alembic.preflight import check_environment, check_rule_names
 from tenantkit.rls import COMMANDS, Flavour, Policy, PolicyCommand, TableName
 from tenantkit.sqlfiles import DatabaseRoles
 
@@ -35,6 +36,16 @@ def app_role(operations: Operations) -> str:
     """The app role of this migration run (`tenantkit_roles` in the context options)."""
     roles = operations.get_context().opts.get("tenantkit_roles")
     return roles.app if isinstance(roles, DatabaseRoles) else DatabaseRoles().app
+
+
+def _preflight(operations: Operations, *policy_sql: str | None, where: str = "") -> None:
+    """Online runs only: the schema, the app role, and the names a policy uses."""
+    if operations.get_context().as_sql:
+        return
+    bind = operations.get_bind()
+    check_environment(bind, app_role(operations))
+    if policy_sql:
+        check_rule_names(bind, where, policy_sql)
 
 
 def _run(operations: Operations, statements: Iterable[str]) -> None:
@@ -543,6 +554,7 @@ class AlterTenantPolicyOp(_TableOp):
 
 @Operations.implementation_for(EnableTenancyOp)
 def _enable(operations: Operations, op: EnableTenancyOp) -> None:
+    _preflight(operations)
     _run(
         operations,
         rls.enable_statements(
@@ -574,11 +586,14 @@ def _disable(operations: Operations, op: DisableTenancyOp) -> None:
 
 @Operations.implementation_for(AlterTenancyOp)
 def _alter_tenancy(operations: Operations, op: AlterTenancyOp) -> None:
+    _preflight(operations)
     _run(operations, op.statements(app_role(operations)))
 
 
 @Operations.implementation_for(CreateTenantPolicyOp)
 def _create_policy(operations: Operations, op: CreateTenantPolicyOp) -> None:
+    where = f"{op.table}.{op.policy.name}"
+    _preflight(operations, op.policy.using, op.policy.with_check, where=where)
     roles = op.roles or (app_role(operations),)
     _run(operations, [rls.create_policy(op.table, op.policy, roles)])
 
@@ -590,6 +605,7 @@ def _drop_policy(operations: Operations, op: DropTenantPolicyOp) -> None:
 
 @Operations.implementation_for(AlterTenantPolicyOp)
 def _alter_policy(operations: Operations, op: AlterTenantPolicyOp) -> None:
+    _preflight(operations, op.using, op.with_check, where=f"{op.table}.{op.policy_name}")
     roles = op.roles or (app_role(operations),)
     _run(
         operations,

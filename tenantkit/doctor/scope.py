@@ -33,6 +33,8 @@ class Scope:
     tenant_tables: list[AuditTable] = field(default_factory=list)
     undeclared: list[AuditTable] = field(default_factory=list)
     declared: Mapping[TableName, TenancySpec] = field(default_factory=dict)
+    #: Declared tenant tables the database does not have.
+    missing: list[TableName] = field(default_factory=list)
 
     @property
     def oids(self) -> list[int]:
@@ -63,8 +65,10 @@ def resolve_scope(
     ).mappings()
     tenant: list[AuditTable] = []
     undeclared: list[AuditTable] = []
+    present_tables: set[TableName] = set()
     for row in rows:
         name = TableName(row["name"], row["schema"])
+        present_tables.add(name)
         declaration = declared.get(name)
         if isinstance(declaration, SharedTable):
             continue
@@ -82,4 +86,5 @@ def resolve_scope(
         if declarations is not None or not set_up:
             undeclared.append(table)
     specs = {n: d for n, d in declared.items() if isinstance(d, TenancySpec)}
-    return Scope(tenant_tables=tenant, undeclared=undeclared, declared=specs)
+    missing = sorted((n for n in specs if n not in present_tables), key=str)
+    return Scope(tenant_tables=tenant, undeclared=undeclared, declared=specs, missing=missing)

@@ -16,9 +16,16 @@ from sqlalchemy import MetaData, Table
 
 from tenantkit.rls import TableName, TenancySpec, tenancy_script
 from tenantkit.sqlfiles import DatabaseRoles
-from tenantkit.tables.declare import Declaration, SharedTable, declarations
+from tenantkit.tables.declare import (
+    Declaration,
+    SharedTable,
+    UndeclaredTenantTable,
+    check_declared,
+    declarations,
+    table_of,
+)
 
-__all__ = ["load_declarations", "policies_command"]
+__all__ = ["load_declarations", "load_sources", "policies_command", "tables_of"]
 
 
 def _sources(obj: Any) -> list[MetaData | Table | type]:
@@ -37,6 +44,20 @@ def load_declarations(targets: Iterable[str]) -> dict[TableName, Declaration]:
     A bare module is searched for MetaData objects and declarative bases; an
     attribute may be a MetaData, a declarative base, a Table or a mapped class.
     """
+    return declarations(*load_sources(targets))
+
+
+def tables_of(sources: Iterable[MetaData | Table | type]) -> list[Table]:
+    """Every table of `sources`, once each."""
+    tables: dict[int, Table] = {}
+    for source in sources:
+        found = source.tables.values() if isinstance(source, MetaData) else [table_of(source)]
+        tables.update((id(t), t) for t in found)
+    return list(tables.values())
+
+
+def load_sources(targets: Iterable[str]) -> list[MetaData | Table | type]:
+    """The MetaData, tables and models named by `module[:attribute]` targets."""
     # Like alembic and uvicorn: modules of the project in the working directory import.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -58,8 +79,7 @@ def load_declarations(targets: Iterable[str]) -> dict[TableName, Declaration]:
         else:
             for value in vars(module).values():
                 sources += _sources(value)
-    unique = list({id(s): s for s in sources}.values())
-    return declarations(*unique)
+    return list({id(s): s for s in sources}.values())
 
 
 @click.command("policies")
@@ -80,7 +100,12 @@ def load_declarations(targets: Iterable[str]) -> dict[TableName, Declaration]:
 @click.option("--table", "tables", multiple=True, help="Only these tables; repeatable.")
 def policies_command(models: tuple[str, ...], app_role: str, tables: tuple[str, ...]) -> None:
     """Print the RLS SQL (policies, grants, default, trigger) of declared tenant tables."""
-    found = load_declarations(models)
+    sources = load_sources(models)
+    try:
+        check_declared(tables_of(sources))
+    except UndeclaredTenantTable as exc:
+        raise click.ClickException(str(exc)) from exc
+    found = declarations(*sources)
     selected = sorted(
         (item for item in found.items() if not tables or _matches(item[0], tables)),
         key=lambda item: str(item[0]),

@@ -31,6 +31,8 @@ __all__ = [
     "INFO_KEY",
     "Declaration",
     "SharedTable",
+    "UndeclaredTenantTable",
+    "check_declared",
     "declaration_of",
     "declarations",
     "shared_table",
@@ -38,9 +40,12 @@ __all__ = [
     "tenant_foreign_key",
     "tenant_table",
     "tenant_unique",
+    "undeclared",
 ]
 
 INFO_KEY: Final = "tenantkit"
+#: tenantkit's own schema: its tables carry org_id and are never the app's to declare.
+_OWN_SCHEMA: Final = "tenantkit"
 
 T = TypeVar("T")
 
@@ -291,3 +296,49 @@ def declarations(*sources: MetaData | Table | type) -> dict[TableName, Declarati
             if declaration is not None:
                 found[TableName(table.name, table.schema)] = declaration
     return found
+
+
+class UndeclaredTenantTable(ValueError):
+    """Tables carrying the tenant column are neither declared nor opted out.
+
+    Such a table would be created with no row-level security: after the usual
+    `GRANT ... ON ALL TABLES` to the app role, every org reads every other
+    org's rows. Refused while authoring (autogenerate, `alembic check`,
+    `tenantkit policies`), not found later by doctor.
+    """
+
+    def __init__(self, tables: Sequence[str], tenant_column: str) -> None:
+        self.tables = tuple(tables)
+        self.tenant_column = tenant_column
+        names = ", ".join(self.tables)
+        super().__init__(
+            f"{names}: carries the tenant column {tenant_column} but is neither declared "
+            f"nor opted out; declare it with @tenant_table(...) or opt out with "
+            f"shared_table(..., reason=\"...\")"
+        )
+
+
+def undeclared(tables: Iterable[Table], tenant_column: str = "org_id") -> list[Table]:
+    """The tables among `tables` that carry a tenant column but have no declaration.
+
+    A tenant column is `tenant_column` or any column a declared table of the
+    same metadata uses as its tenant column. tenantkit's own tables are skipped.
+    """
+    candidates = [t for t in tables if t.schema != _OWN_SCHEMA]
+    columns = {tenant_column} | {
+        d.tenant_column
+        for t in candidates
+        if isinstance(d := t.info.get(INFO_KEY), TenancySpec)
+    }
+    return [
+        t
+        for t in candidates
+        if t.info.get(INFO_KEY) is None and any(c in t.c for c in columns)
+    ]
+
+
+def check_declared(tables: Iterable[Table], tenant_column: str = "org_id") -> None:
+    """Raise `UndeclaredTenantTable` if any of `tables` carries the tenant column undeclared."""
+    found = undeclared(tables, tenant_column)
+    if found:
+        raise UndeclaredTenantTable(sorted(t.fullname for t in found), tenant_column)

@@ -5,7 +5,10 @@ stay fast; the header names the server the run uses (`servers.describe_server`).
 Fixtures:
 
 - `tenantkit_server`: the running server (see `servers.choose_server` for the order);
-- `tenantkit_db`: a fresh, migrated database with owner/app/service roles;
+- `tenantkit_db`: a fresh, migrated database with owner/app/service roles (and
+  the app's own Alembic migrations, with the `tenantkit_alembic_ini` ini option
+  or a `tenantkit_migrate_app` fixture, see `alembic_migrations`);
+- `tenantkit_roles`: the run's real role names (they carry a random suffix);
 - `owner_engine`, `service_engine`: plain engines for those roles;
 - `app_engine`, `async_app_engine`: app-role engines with tenant binding installed;
 - `app_sessions`, `async_app_sessions`: session factories on them;
@@ -13,23 +16,33 @@ Fixtures:
 - `seed`: two orgs seeded once per run (treat as read-only);
 - `make_seed`: a factory for fresh orgs, for tests that change memberships;
 - `superuser`: an autocommit psycopg connection as a superuser, for oracle counts;
-- `token_issuer`, `token_verifier`: a fresh RS256 issuer and a verifier trusting it.
+- `token_issuer`, `token_verifier`: a fresh RS256 issuer and a verifier trusting it;
+- `mint_token`: `mint_token(user_id)`, a token stating the user's memberships
+  as the database holds them now.
+
+The async fixtures are pytest-asyncio fixtures, so they work in its strict and
+auto modes; the async engine is per test, on the test's own event loop.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
+import pytest_asyncio
 import sqlalchemy
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from tenantkit import migrate
+from tenantkit.database_roles import DatabaseRoles
 from tenantkit.db import create_async_engine, create_engine
+from tenantkit.testing.app_migrations import MigrateApp, upgrade_app
 from tenantkit.testing.database import TestDatabase, provision_database
+from tenantkit.testing.members import token_for_user
 from tenantkit.testing.seed import TwoOrgs, seed_two_orgs
 from tenantkit.testing.servers import (
     RunningServer,
@@ -39,6 +52,7 @@ from tenantkit.testing.servers import (
     start_server,
 )
 from tenantkit.testing.tokens import token_issuer, token_verifier
+from tenantkit.tokens import TokenIssuer
 
 _CHOICE = pytest.StashKey[ServerChoice | str]()
 
@@ -54,6 +68,30 @@ def _server_choice(config: pytest.Config) -> ServerChoice:
     if isinstance(choice, str):
         raise RuntimeError(choice)
     return choice
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "tenantkit_alembic_ini",
+        "The app's alembic.ini (relative to the rootdir): its migrations run on the test "
+        "database after tenantkit's, as the owner",
+        default="",
+    )
+
+
+@pytest.fixture(scope="session")
+def tenantkit_migrate_app(request: pytest.FixtureRequest) -> MigrateApp | None:
+    """How the app's own migrations run on the test database (None: they do not).
+
+    From the `tenantkit_alembic_ini` ini option; override it in conftest.py with
+    `tenantkit_migrate_app = alembic_migrations("alembic.ini")` or any fixture
+    returning a callable taking the `TestDatabase`.
+    """
+    ini = str(request.config.getini("tenantkit_alembic_ini") or "")
+    if not ini:
+        return None
+    path = Path(request.config.rootpath) / ini
+    return lambda db: upgrade_app(db, path)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -74,15 +112,25 @@ def tenantkit_server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="session")
-def tenantkit_db(tenantkit_server: RunningServer) -> Iterator[TestDatabase]:
-    """A fresh database with tenantkit's schema migrated, as the owner role."""
+def tenantkit_db(
+    tenantkit_server: RunningServer, tenantkit_migrate_app: MigrateApp | None
+) -> Iterator[TestDatabase]:
+    """A fresh database with tenantkit's schema migrated, then the app's (if configured)."""
     db = provision_database(tenantkit_server)
     try:
         migrate.upgrade(db.url("owner"), roles=db.roles)
+        if tenantkit_migrate_app is not None:
+            tenantkit_migrate_app(db)
         yield db
     finally:
         if not tenantkit_server.throwaway:
             db.drop()
+
+
+@pytest.fixture(scope="session")
+def tenantkit_roles(tenantkit_db: TestDatabase) -> DatabaseRoles:
+    """The app and service role names of this run (random suffixes: never hard-code them)."""
+    return tenantkit_db.roles
 
 
 @pytest.fixture(scope="session")
@@ -107,9 +155,9 @@ def app_engine(tenantkit_db: TestDatabase) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest_asyncio.fixture
 async def async_app_engine(tenantkit_db: TestDatabase) -> AsyncIterator[AsyncEngine]:
-    """The app role's async engine, with tenant binding installed."""
+    """The app role's async engine, with tenant binding installed (per test: its loop)."""
     engine = create_async_engine(tenantkit_db.url("app"), pool_size=5, max_overflow=5)
     yield engine
     await engine.dispose()
@@ -120,7 +168,7 @@ def app_sessions(app_engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(app_engine)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def async_app_sessions(async_app_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(async_app_engine)
 
@@ -146,6 +194,16 @@ def make_seed(service_engine: Engine) -> Callable[[], TwoOrgs]:
 def seed(make_seed: Callable[[], TwoOrgs]) -> TwoOrgs:
     """Two orgs seeded once per run. Do not change them; use `make_seed` for that."""
     return make_seed()
+
+
+@pytest.fixture(scope="session")
+def mint_token(service_engine: Engine, token_issuer: TokenIssuer) -> Callable[..., str]:
+    """`mint_token(user_id, active_org_id=None)`: a token from the user's memberships now."""
+
+    def mint(user_id: str, *, active_org_id: str | None = None) -> str:
+        return token_for_user(service_engine, token_issuer, user_id, active_org_id=active_org_id)
+
+    return mint
 
 
 @pytest.fixture

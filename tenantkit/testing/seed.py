@@ -45,7 +45,8 @@ class TwoOrgs:
 
 def seed_two_orgs(conn: Connection, *, label: str | None = None) -> TwoOrgs:
     """Insert two orgs and their members on `conn` (service or owner role), uncommitted."""
-    tag = label or secrets.token_hex(3)
+    # 48 bits: hundreds of seeds share one database; 24 bits collided (users_email_per_scope).
+    tag = label or secrets.token_hex(6)
     emails: dict[str, str] = {}
 
     def new_user(name: str) -> str:

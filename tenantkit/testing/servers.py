@@ -70,7 +70,12 @@ def choose_server(
     embedded_available: Callable[[], bool],
     local_bindir: Callable[[], str | None],
 ) -> ServerChoice:
-    """Pick the server for this run; probes are only called when reached."""
+    """Pick the server for this run; probes are only called when reached.
+
+    An unknown `TENANTKIT_TEST_*` variable is an error: a misspelled one would
+    otherwise fall back, silently, to another server.
+    """
+    _refuse_unknown_variables(env)
     url = env.get("TENANTKIT_TEST_DATABASE_URL", "").strip()
     bindir = env.get("TENANTKIT_TEST_PG_BINDIR", "").strip()
     image = env.get("TENANTKIT_TEST_DOCKER_IMAGE", "").strip() or DEFAULT_DOCKER_IMAGE
@@ -86,6 +91,27 @@ def choose_server(
         if wanted in (None, kind) and (detail := probe()):
             return ServerChoice(kind, detail)
     raise RuntimeError(_UNAVAILABLE[wanted])
+
+
+#: Every variable the harness reads.
+TEST_VARIABLES = (
+    "TENANTKIT_TEST_DATABASE_URL",
+    "TENANTKIT_TEST_DOCKER_IMAGE",
+    "TENANTKIT_TEST_PG_BINDIR",
+    "TENANTKIT_TEST_SERVER",
+)
+
+
+def _refuse_unknown_variables(env: Mapping[str, str]) -> None:
+    import difflib
+
+    for name in sorted(env):
+        if name.startswith("TENANTKIT_TEST_") and name not in TEST_VARIABLES:
+            close = difflib.get_close_matches(name, TEST_VARIABLES, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise RuntimeError(
+                f"unknown variable {name}: {hint}the harness reads {', '.join(TEST_VARIABLES)}"
+            )
 
 
 _UNAVAILABLE: dict[ServerKind | None, str] = {

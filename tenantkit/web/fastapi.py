@@ -38,21 +38,29 @@ import functools
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    nullcontext,
+)
 from contextvars import copy_context
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from starlette.requests import HTTPConnection, Request
 
 from tenantkit.context import TenantContext, current_context, tenant_context
-from tenantkit.errors import Forbidden, TenantkitError, Unauthorized
+from tenantkit.errors import TenantkitError, Unauthorized
+from tenantkit.startup import check_async_engine, check_engine
 from tenantkit.tokens import Principal, TokenVerifier
+from tenantkit.web._database_errors import error_for
 from tenantkit.web._sessions import finish_session
 from tenantkit.web.asgi import ScopeView, request_auth
 from tenantkit.web.auth import RequestAuth, authenticate_async, authorize
@@ -73,7 +81,6 @@ OrgDependency = Callable[[HTTPConnection], Awaitable[UserAndOrgMemberInfo]]
 
 _MEMBER = Requirement.member()
 _MIDDLEWARE = "TenantMiddleware"
-_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 class TenantkitHTTPException(HTTPException):
@@ -119,16 +126,21 @@ class TenantKit:
         self.session = self._session_dependency()
         self.async_session = self._async_session_dependency()
 
-    def init_app(self, app: FastAPI) -> None:
-        """Answer tenantkit's errors (and row-level security refusals) as JSON.
+    def init_app(self, app: FastAPI, *, check_database: bool = True) -> None:
+        """Answer tenantkit's errors and database refusals as JSON; check the engines at start.
 
         Registers handlers for `TenantkitHTTPException`, any `TenantkitError` a
-        handler raises, and SQLSTATE 42501 (insufficient_privilege, which is
-        how PostgreSQL refuses a write its policies reject) as 403.
+        handler raises, and database errors (`tenantkit.web._database_errors`:
+        23505 -> 409 and 23503 -> 404/409 naming the constraint, a policy's
+        42501 -> 403, a missing GRANT -> 500, each logged). With
+        `check_database`, the app's lifespan first runs `check_engine` on the
+        sessions' engines: an unsafe role or a schema behind head stops the start.
         """
         app.add_exception_handler(TenantkitHTTPException, _handle_http_exception)
         app.add_exception_handler(TenantkitError, _handle_error)
         app.add_exception_handler(DBAPIError, _handle_database_error)
+        if check_database:
+            _check_at_startup(app, self.sessions, self.async_sessions)
 
     # --- who -------------------------------------------------------------------------
 
@@ -335,6 +347,27 @@ async def _guard(check: Awaitable[R]) -> R:
         raise TenantkitHTTPException(error) from None
 
 
+def _check_at_startup(
+    app: FastAPI,
+    sessions: sessionmaker[Session] | None,
+    async_sessions: async_sessionmaker[AsyncSession] | None,
+) -> None:
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        engine = sessions.kw.get("bind") if sessions is not None else None
+        if isinstance(engine, Engine):
+            await asyncio.to_thread(check_engine, engine)
+        async_engine = async_sessions.kw.get("bind") if async_sessions is not None else None
+        if isinstance(async_engine, AsyncEngine):
+            await check_async_engine(async_engine)
+        async with inner(application) as state:
+            yield state
+
+    app.router.lifespan_context = lifespan
+
+
 def _json_error(error: TenantkitError, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
 
@@ -351,6 +384,4 @@ async def _handle_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _handle_database_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
-    if getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE:
-        return _json_error(Forbidden("the database refused this operation"))
-    raise exc
+    return _json_error(error_for(exc))

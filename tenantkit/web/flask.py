@@ -36,12 +36,16 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from flask import Flask, Response, g, request
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import abort
 
 from tenantkit.context import tenant_context
 from tenantkit.errors import TenantkitError, Unauthorized
+from tenantkit.startup import check_engine
 from tenantkit.tokens import Principal, TokenVerifier
+from tenantkit.web._database_errors import error_for
 from tenantkit.web._sessions import finish_session
 from tenantkit.web.asgi import error_body, error_headers
 from tenantkit.web.auth import RequestAuth, authenticate, authorize
@@ -112,9 +116,21 @@ class TenantKit:
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app: Flask) -> None:
+    def init_app(self, app: Flask, *, check_database: bool = True) -> None:
+        """Register the extension; answer database errors as JSON; check the engine now.
+
+        Database errors a view lets through are answered like FastAPI's
+        (`tenantkit.web._database_errors`: 409/404 naming the constraint, 403
+        for a policy, 500 for a missing GRANT, each logged). With
+        `check_database`, `check_engine` runs on the sessions' engine here (Flask
+        has no startup hook): an unsafe role or a schema behind head stops the app.
+        """
         app.extensions["tenantkit"] = self
         app.teardown_request(_close_leftover_session)
+        app.register_error_handler(DBAPIError, _database_error_response)
+        engine = self.sessions.kw.get("bind") if self.sessions is not None else None
+        if check_database and isinstance(engine, Engine):
+            check_engine(engine)
 
     # --- decorators ------------------------------------------------------------------
 
@@ -213,6 +229,11 @@ class TenantKit:
             value = view_args["org_id"]
             also.append(("the view's org_id argument", None if value is None else str(value)))
         return authorize(principal, self.org_id.resolve(_VIEW, principal, also=also), requirement)
+
+
+def _database_error_response(exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    return _error_response(error_for(exc))
 
 
 def _error_response(error: TenantkitError) -> Response:

@@ -33,7 +33,7 @@ from tenantkit.alembic import (
 from tenantkit.doctor import run_checks
 from tenantkit.rls import TableName, TenancySpec, deny, minimum_role, permission
 from tenantkit.schema import orgs
-from tenantkit.tables import SharedTable, declarations, tenant_table
+from tenantkit.tables import SharedTable, UndeclaredTenantTable, declarations, tenant_table
 from tenantkit.tables.catalog import read_live
 from tenantkit.tables.declare import INFO_KEY
 from tenantkit.testing import RunningServer, TestDatabase, provision_database
@@ -133,7 +133,12 @@ def test_tenantkit_schema_stays_out_of_the_apps_autogenerate(
     assert autogenerate(owner, tables_db, include_schemas=True) == []
     script = produce_migrations(
         MigrationContext.configure(
-            connection=owner, opts={"target_metadata": Base.metadata, "include_schemas": True}
+            connection=owner,
+            opts={
+                "target_metadata": Base.metadata,
+                "include_schemas": True,
+                "tenantkit_roles": tables_db.roles,  # the roles, without the filters
+            },
         ),
         Base.metadata,
     )
@@ -160,7 +165,7 @@ def test_changing_one_rule_yields_exactly_one_alter(
     owner: sa.Connection, tables_db: TestDatabase, redeclare: Any, rule: str, policy: str
 ) -> None:
     original = spec(Document)
-    new_rule = minimum_role("Owner") | permission("docs:special")
+    new_rule = minimum_role("Owner") | permission("tenantkit::can_delete_org")
     redeclare(Document, dataclasses.replace(original, **{rule: new_rule}))
     ops = autogenerate(owner, tables_db)
     assert len(ops) == 1
@@ -285,8 +290,11 @@ def test_shared_opt_out_removes_tenancy_but_keeps_grants(
 def test_undeclaring_by_accident_does_not_switch_rls_off(
     owner: sa.Connection, tables_db: TestDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Never a migration that switches RLS off: autogenerate refuses the table
+    # (it carries org_id and is neither declared nor opted out).
     monkeypatch.delitem(Document.__table__.info, INFO_KEY)
-    assert autogenerate(owner, tables_db) == []
+    with pytest.raises(UndeclaredTenantTable, match=r"^documents: carries the tenant column"):
+        autogenerate(owner, tables_db)
 
 
 def test_policy_sql_reaches_postgres_verbatim(

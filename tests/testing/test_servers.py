@@ -222,3 +222,14 @@ def test_this_runs_header_is_the_choice_it_uses(request: pytest.FixtureRequest) 
     flat = [line for item in lines for line in ([item] if isinstance(item, str) else item)]
     expected = f"tenantkit: {describe_server(choose_server_from_environment())}"
     assert [line for line in flat if line.startswith("tenantkit:")] == [expected]
+
+
+def test_a_misspelled_variable_is_an_error_not_a_fallback() -> None:
+    # Before: TENANTKIT_TEST_DATABSE_URL was ignored and the embedded server used.
+    probes = Probes(embedded=True)
+    with pytest.raises(RuntimeError) as info:
+        probes.choose({"TENANTKIT_TEST_DATABSE_URL": "postgresql://u@h/db"})
+    assert str(info.value).startswith(
+        "unknown variable TENANTKIT_TEST_DATABSE_URL: did you mean TENANTKIT_TEST_DATABASE_URL?"
+    )
+    assert probes.calls == []
