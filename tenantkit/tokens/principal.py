@@ -101,6 +101,9 @@ class OrgMemberInfo:
     additional_roles: tuple[str, ...] = ()
     org_role_structure: str = SINGLE_ROLE_IN_HIERARCHY
     legacy_org_id: str | None = None
+    #: The identity provider's id for this org when `org_id` was resolved from it
+    #: (`tenantkit.identity`); None when the token carried tenantkit's own id.
+    external_org_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.inherited_user_roles_plus_current_role:
@@ -171,6 +174,9 @@ class Principal:
     impersonator_user_id: str | None = None
     login_method: LoginMethod | None = None
     claims: Mapping[str, Any] = field(default_factory=_empty, hash=False, repr=False)
+    #: The identity provider's user id when `user_id` was resolved from it
+    #: (`tenantkit.identity`); None when the token carried tenantkit's own id.
+    external_user_id: str | None = None
 
     def get_org(self, org_id: str) -> OrgMemberInfo | None:
         """The membership in `org_id`, or None."""

@@ -52,7 +52,7 @@ from starlette.requests import HTTPConnection, Request
 
 from tenantkit.context import TenantContext, current_context, tenant_context
 from tenantkit.errors import Forbidden, TenantkitError, Unauthorized
-from tenantkit.tokens import Principal, TokenVerifier
+from tenantkit.tokens import Principal, Verifier
 from tenantkit.web._sessions import finish_session
 from tenantkit.web.asgi import ScopeView, request_auth
 from tenantkit.web.auth import RequestAuth, authenticate_async, authorize
@@ -105,7 +105,7 @@ class TenantKit:
 
     def __init__(
         self,
-        verifier: TokenVerifier,
+        verifier: Verifier,
         *,
         sessions: sessionmaker[Session] | None = None,
         async_sessions: async_sessionmaker[AsyncSession] | None = None,
