@@ -39,7 +39,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "alembic": {"rls", "tables", "database_roles", "sqlfiles", "migrate"},
     "doctor": {"rls", "tables", "database_roles", "sqlfiles", "migrate"},
     "web": {"errors", "context", "tokens", "authz"},
-    "identity": {"errors", "context", "sqlfiles", "tokens"},
+    "identity": {"errors", "context", "_strict_json", "sqlfiles", "tokens"},
     "server": {"errors", "context", "_strict_json", "database_roles", "migrate", "tokens",
                "orgs", "events"},
     "testing": {"errors", "context", "database_roles", "sqlfiles", "migrate", "schema", "db",
