@@ -46,7 +46,11 @@ _SUPABASE_ORG: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}")
 
 
 def _principal(
-    user_id: str, orgs: dict[str, OrgMemberInfo], active: str | None, claims: dict[str, Any]
+    user_id: str,
+    orgs: dict[str, OrgMemberInfo],
+    active: str | None,
+    claims: dict[str, Any],
+    mfa_enabled: bool | None = None,
 ) -> Principal:
     return Principal(
         user_id=user_id,
@@ -54,6 +58,7 @@ def _principal(
         active_org_id=active,
         email=_optional_str(claims.get("email"), "email"),
         claims=MappingProxyType(claims),
+        mfa_enabled=mfa_enabled,
     )
 
 
@@ -113,7 +118,9 @@ class Auth0Claims:
                 org_id, roles, permissions,
                 org_name=_optional_str(claims.get("org_name"), "org_name"),
             )
-        return _principal(user_id, orgs, org_id, claims)
+        amr = claims.get("amr")
+        mfa = None if amr is None else "mfa" in _strings(amr, "amr")
+        return _principal(user_id, orgs, org_id, claims, mfa)
 
 
 class ClerkClaims:
@@ -283,7 +290,10 @@ class SupabaseClaims:
                     _id(org_id, where, _SUPABASE_ORG)
                     orgs[org_id] = self._entry(org_id, entry, where)
         active = next(iter(orgs)) if len(orgs) == 1 else None
-        return _principal(user_id, orgs, active, claims)
+        aal = claims.get("aal")
+        if aal is not None and aal not in ("aal1", "aal2"):
+            _malformed("aal")
+        return _principal(user_id, orgs, active, claims, None if aal is None else aal == "aal2")
 
     @staticmethod
     def _entry(org_id: str, entry: object, where: str) -> OrgMemberInfo:
