@@ -31,6 +31,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
@@ -49,6 +52,8 @@ __all__ = ["IdentityResolver", "ResolvingVerifier"]
 
 _PROVIDER: Final = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 _MAX_EXTERNAL_ID: Final = 255
+#: How long a translated principal is reused (the token itself expires sooner or later).
+_MEMO_TTL: Final = 60.0
 _RESOLVE = text(load_sql("identity/resolve.sql"))
 _PROVISION = text(load_sql("identity/provision_user.sql"))
 
@@ -93,6 +98,13 @@ class IdentityResolver:
         self._provision = provision
         self._passthrough = uuid_passthrough
         self.cache = cache if cache is not None else IdCache()
+        # The verified-token cache hands back the same Principal object for the same
+        # token, so a warm request's translation is memoised by that object's
+        # identity (checked with `is`: an id() reused after collection never hits).
+        self._memo: OrderedDict[int, tuple[Principal, Principal, float]] = OrderedDict()
+        self._memo_size = 4096
+        self._memo_ttl = _MEMO_TTL
+        self._memo_lock = threading.Lock()
 
     # -- the sans-IO core -------------------------------------------------------
 
@@ -204,8 +216,32 @@ class IdentityResolver:
 
     # -- the sync driver ----------------------------------------------------------
 
+    def _memo_get(self, principal: Principal) -> Principal | None:
+        with self._memo_lock:
+            found = self._memo.get(id(principal))
+            if found is None or found[0] is not principal:
+                return None
+            if found[2] <= time.monotonic():
+                del self._memo[id(principal)]
+                return None
+            return found[1]
+
+    def _memo_put(self, principal: Principal, resolved: Principal) -> Principal:
+        expires = time.monotonic() + self._memo_ttl
+        with self._memo_lock:
+            self._memo[id(principal)] = (principal, resolved, expires)
+            while len(self._memo) > self._memo_size:
+                self._memo.popitem(last=False)
+        return resolved
+
     def resolve(self, principal: Principal) -> Principal:
         """The principal with tenantkit ids (one service-role query on a cache miss)."""
+        hit = self._memo_get(principal)
+        if hit is not None:
+            return hit
+        return self._memo_put(principal, self._resolve(principal))
+
+    def _resolve(self, principal: Principal) -> Principal:
         need = self._need(principal)
         if need.user is not None or need.orgs:
             self._remember(need, self._lookup(need))
@@ -246,15 +282,18 @@ class IdentityResolver:
 
     async def resolve_async(self, principal: Principal) -> Principal:
         """`resolve` for async code: the lookup is awaited, never run on the event loop."""
+        hit = self._memo_get(principal)
+        if hit is not None:
+            return hit
         need = self._need(principal)
         if need.user is None and not need.orgs:
-            return self._translate(principal, need.known)
+            return self._memo_put(principal, self._translate(principal, need.known))
         if self._async_engine is None:
             return await asyncio.to_thread(self.resolve, principal)
         self._remember(need, await self._lookup_async(need))
         if self._provision and self._unknown_user(need):
             await self._provision_user_async(principal, need)
-        return self._translate(principal, need.known)
+        return self._memo_put(principal, self._translate(principal, need.known))
 
     async def _lookup_async(self, need: _Need) -> Sequence[Any]:
         assert self._async_engine is not None
@@ -286,10 +325,21 @@ class IdentityResolver:
     def invalidate_user(self, external_id: str) -> None:
         """Forget a user's cached id (its link or row was deleted)."""
         self.cache.invalidate(self._user_key(external_id))
+        self._forget_memo()
 
     def invalidate_org(self, external_id: str) -> None:
         """Forget an org's cached id (its row was deleted or its external id changed)."""
         self.cache.invalidate(self._org_key(external_id))
+        self._forget_memo()
+
+    def invalidate_all(self) -> None:
+        """Forget every cached id."""
+        self.cache.clear()
+        self._forget_memo()
+
+    def _forget_memo(self) -> None:
+        with self._memo_lock:
+            self._memo.clear()
 
 
 def _check_external(value: str) -> None:
