@@ -333,3 +333,16 @@ async def test_the_fastapi_router_and_method_and_size_limits(
         assert (await client.post("/", content=b"x" * 4096, headers=headers)).status_code == 413
         repeated = [("workos-signature", headers["workos-signature"])] * 2
         assert (await client.post("/", content=body, headers=repeated)).status_code == 400
+
+
+async def test_an_event_the_database_refuses_is_400_and_leaves_nothing(
+    notes: TwoOrgs, workos_hooks: Any, oracle: psycopg.Connection[Any],
+) -> None:
+    w = WorkOSWorld()
+    taken = notes.emails[notes.a.owner_id]
+    payload = w.user_created()
+    payload["data"]["email"] = taken
+    before = state(oracle)
+    response = await post(workos_hooks, workos_delivery(payload))
+    assert response.status_code == 400 and "23505" in response.json()["message"]
+    assert state(oracle) == before  # not even the event id: a fixed retry can apply

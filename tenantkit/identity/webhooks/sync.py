@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from sqlalchemy import Connection, Engine, TextClause, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from tenantkit.context import UUID_PATTERN
 from tenantkit.identity.resolver import IdentityResolver
@@ -100,10 +100,15 @@ class IdentitySync:
             self._set_version(conn, event)
             try:
                 applied = self._apply(conn, event)
-            except IntegrityError as error:
-                # A role the org does not have, an email taken: the provider's data
-                # and tenantkit's disagree. Nothing of the event is kept (rollback).
-                raise InvalidWebhook(f"event cannot be applied: {error.orig}") from None
+            except DBAPIError as error:
+                # An email taken, a limit reached (SQLSTATE 23xxx, tenantkit's TKxxx):
+                # the provider's data and tenantkit's disagree. Nothing of the event
+                # is kept (rollback). Anything else (the server went away) is raised,
+                # answered 5xx, and retried by the provider.
+                state = getattr(error.orig, "sqlstate", None) or ""
+                if not state.startswith(("23", "TK")):
+                    raise
+                raise InvalidWebhook(f"event cannot be applied ({state})") from None
             if not applied:
                 conn.execute(_SQL["skip_event"], keys)
                 return "ignored"
