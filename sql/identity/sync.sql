@@ -83,3 +83,7 @@ ON CONFLICT (org_id, user_id) DO UPDATE
 
 -- name: delete_membership
 DELETE FROM tenantkit.memberships WHERE org_id = :org_id AND user_id = :user_id
+
+-- name: members_of_org
+-- The backfill's view of an org's members, to remove those the provider no longer lists.
+SELECT user_id::text FROM tenantkit.memberships WHERE org_id = CAST(:org_id AS uuid)
