@@ -262,9 +262,9 @@ class IdentityResolver:
         with tenant_context(None), engine.connect() as conn:
             try:
                 created = conn.execute(_PROVISION, params).scalar_one_or_none()
-            except IntegrityError:
+            except IntegrityError as error:
                 conn.rollback()
-                raise Forbidden("user cannot be provisioned: the email is taken") from None
+                raise _unprovisionable(error) from None
             if created is None:
                 conn.rollback()  # another request linked it first: read theirs
             else:
@@ -310,9 +310,9 @@ class IdentityResolver:
             async with self._async_engine.connect() as conn:
                 try:
                     created = (await conn.execute(_PROVISION, params)).scalar_one_or_none()
-                except IntegrityError:
+                except IntegrityError as error:
                     await conn.rollback()
-                    raise Forbidden("user cannot be provisioned: the email is taken") from None
+                    raise _unprovisionable(error) from None
                 if created is not None:
                     await conn.commit()
                     self._remember(need, [("user", principal.user_id, created)])
@@ -340,6 +340,13 @@ class IdentityResolver:
     def _forget_memo(self) -> None:
         with self._memo_lock:
             self._memo.clear()
+
+
+def _unprovisionable(error: IntegrityError) -> Forbidden:
+    # Never linked to the existing user by email: see the README's provisioning notes.
+    if getattr(error.orig, "sqlstate", None) == "23505":
+        return Forbidden("user cannot be provisioned: the email is taken")
+    return Forbidden("user cannot be provisioned: the token's email is not valid")
 
 
 def _check_external(value: str) -> None:
