@@ -32,7 +32,6 @@ from tests.identity._support import WORKOS_ISSUER, workos_token
 
 pytestmark = pytest.mark.nodb
 
-NOW = int(time.time())
 USER, ORG = str(uuid.uuid4()), str(uuid.uuid4())
 
 
@@ -42,15 +41,17 @@ def propelauth(issuer: TokenIssuer, org: dict[str, Any], **top: Any) -> Any:
         "user_role": "Admin", "inherited_user_roles_plus_current_role": ["Admin", "Member"],
         "user_permissions": [], **org,
     }
-    claims = {"iss": issuer.issuer, "user_id": USER, "iat": NOW,
-              "exp": NOW + 300, "org_id_to_org_member_info": {ORG: entry}, **top}
+    now = int(time.time())
+    claims = {"iss": issuer.issuer, "user_id": USER, "iat": now,
+              "exp": now + 300, "org_id_to_org_member_info": {ORG: entry}, **top}
     if issuer.audience is not None:
         claims["aud"] = issuer.audience
     return TokenVerifier.for_issuer(issuer, claims=PropelAuthClaims()).verify(issuer.sign(claims))
 
 
 def test_require_2fa_by(token_issuer: TokenIssuer) -> None:
-    past, future = NOW - 10, NOW + 3600
+    now = int(time.time())
+    past, future = now - 10, now + 3600
     without = propelauth(token_issuer, {"require_2fa_by": past}, mfa_enabled=False)
     with pytest.raises(Forbidden, match="two-factor"):
         require_org_member_with_two_factor(without, ORG)
@@ -93,7 +94,8 @@ def test_multi_role_orgs(token_issuer: TokenIssuer) -> None:
 def test_supabase_aal2_counts_as_mfa(token_issuer: TokenIssuer) -> None:
     verifier = TokenVerifier(issuer="https://sb.test", jwks=token_issuer.jwks(),
                              claims=SupabaseClaims(), audience="authenticated")
-    base = {"iss": "https://sb.test", "aud": "authenticated", "iat": NOW, "exp": NOW + 60,
+    now = int(time.time())
+    base = {"iss": "https://sb.test", "aud": "authenticated", "iat": now, "exp": now + 60,
             "sub": USER, "role": "authenticated"}
     assert verifier.verify(token_issuer.sign({**base, "aal": "aal2"})).mfa_enabled is True
     assert verifier.verify(token_issuer.sign({**base, "aal": "aal1"})).mfa_enabled is False
