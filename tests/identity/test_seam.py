@@ -273,3 +273,45 @@ def test_the_cache_is_bounded_and_expires() -> None:
     cache.put(("user", "p", "d"), "4")
     cache.invalidate(("user", "p", "d"))
     assert cache.get(("user", "p", "d")) is None
+
+
+@pytest.mark.parametrize("provider", ["auth0", "keycloak"])
+async def test_other_providers_bind_through_the_seam(
+    provider: str, fresh_orgs: TwoOrgs, service_engine: Engine, token_issuer: TokenIssuer,
+    app_engine: Engine,
+) -> None:
+    # Auth0's `auth0|…` ids; Keycloak's own UUIDs, which must not pass as tenantkit's.
+    import secrets
+    import time
+    import uuid as uuid_module
+
+    from tenantkit.tokens import Auth0Claims, KeycloakClaims
+
+    seed = fresh_orgs
+    user, org = seed.a.admin_id, seed.a.org_id
+    if provider == "auth0":
+        ext_user, ext_org = f"auth0|{secrets.token_hex(12)}", "org_" + secrets.token_hex(8)
+        adapter: Any = Auth0Claims()
+    else:
+        ext_user, ext_org = str(uuid_module.uuid4()), str(uuid_module.uuid4())
+        adapter = KeycloakClaims()
+    with service_engine.begin() as conn:
+        conn.execute(text("UPDATE tenantkit.orgs SET external_id = :e WHERE org_id = :o"),
+                     {"e": ext_org, "o": org})
+        conn.execute(text("INSERT INTO tenantkit.user_identities VALUES (:p, :e, :u)"),
+                     {"p": provider, "e": ext_user, "u": user})
+    now = int(time.time())
+    claims: dict[str, Any] = {"iss": "https://idp.test/", "sub": ext_user, "iat": now,
+                              "exp": now + 60}
+    if provider == "auth0":
+        claims["org_id"] = ext_org
+    else:
+        claims["organization"] = {"acme": {"id": ext_org}}
+    resolver = IdentityResolver(provider=provider, engine=service_engine,
+                                uuid_passthrough=provider != "keycloak")
+    verifier = ResolvingVerifier(
+        TokenVerifier(issuer="https://idp.test/", jwks=token_issuer.jwks(), claims=adapter),
+        resolver,
+    )
+    seen = (await get(notes_app(verifier, app_engine), token_issuer.sign(claims))).json()
+    assert seen["bound"] == [user, org] and seen["orgs"] == [org]
