@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS := testing,dev,fastapi,flask,events,docs
+EXTRAS := testing,dev,fastapi,flask,events,docs,identity
 PG15_BINDIR ?= /usr/lib/postgresql/15/bin
 # Each suite gets at most this long (seconds): a hang fails the run with pytest's own
 # report of where it stood (SIGINT), instead of eating CI's whole budget.

@@ -21,19 +21,27 @@ every transaction, so a revoked member loses data access before the token expire
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from uuid import UUID
 
 from tenantkit.errors import Forbidden, Unauthorized
 from tenantkit.tokens import OrgMemberInfo, Principal
-from tenantkit.tokens.principal import _check_permission, _check_permissions, _check_role
+from tenantkit.tokens.principal import (
+    _check_permission,
+    _check_permissions,
+    _check_role,
+    _check_roles,
+)
 
 __all__ = [
     "require_org_member",
     "require_org_member_with_all_permissions",
+    "require_org_member_with_any_role",
     "require_org_member_with_exact_role",
     "require_org_member_with_minimum_role",
     "require_org_member_with_permission",
+    "require_org_member_with_two_factor",
     "require_user",
 ]
 
@@ -81,6 +89,31 @@ def require_org_member_with_minimum_role(
     org = require_org_member(principal, org_id)
     if not org.user_is_at_least_role(minimum_role):
         raise Forbidden("user doesn't have the required role")
+    return org
+
+
+def require_org_member_with_any_role(
+    principal: Principal | None, org_id: OrgId, roles: Collection[str]
+) -> OrgMemberInfo:
+    """Membership holding one of `roles` exactly (WorkOS's "any of these roles")."""
+    _check_roles(roles)
+    org = require_org_member(principal, org_id)
+    if not org.user_is_any_role(roles):
+        raise Forbidden("user doesn't have the required role")
+    return org
+
+
+def require_org_member_with_two_factor(
+    principal: Principal | None, org_id: OrgId, *, now: float | None = None
+) -> OrgMemberInfo:
+    """Membership, and past the org's `require_2fa_by`, a user who signed in with MFA.
+
+    An unknown MFA state (`mfa_enabled` None) past the deadline is refused.
+    """
+    org = require_org_member(principal, org_id)
+    assert principal is not None
+    if org.two_factor_required(time.time() if now is None else now) and not principal.mfa_enabled:
+        raise Forbidden("user must enable two-factor authentication for this org")
     return org
 
 

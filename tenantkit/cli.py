@@ -21,6 +21,7 @@ _COMMANDS: dict[str, str] = {
     "demo": "tenantkit.demo:demo_command",
     "events": "tenantkit.events.cli:events_command",
     "roles": "tenantkit.provision:roles_command",
+    "sync": "tenantkit.identity.cli:sync_command",
 }
 # Subcommands that live with another concept: `keys create-integration` belongs
 # to the backend API server, which stores integration keys.

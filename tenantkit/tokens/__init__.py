@@ -5,6 +5,8 @@
 
 One module per question:
 - `verifier`: is this token valid? (`TokenVerifier`, strict parsing and claims);
+- `protocol`: what the web adapters accept instead (`Verifier`, any class with `verify`);
+- `providers`: claim adapters for Auth0, Clerk, Keycloak and Supabase Auth;
 - `claims`: which principal does a verified payload describe? (PropelAuth, WorkOS);
 - `principal`: who is the caller? (`Principal`, `OrgMemberInfo`, PropelAuth's checks);
 - `jwks`: which key verifies it? (`KeySet`, `JwksClient`, fetched off the event loop);
@@ -28,24 +30,31 @@ from tenantkit.tokens.principal import (
     OrgMemberInfo,
     Principal,
 )
+from tenantkit.tokens.protocol import Verifier
+from tenantkit.tokens.providers import Auth0Claims, ClerkClaims, KeycloakClaims, SupabaseClaims
 from tenantkit.tokens.verifier import TokenVerifier
 
 __all__ = [
     "MULTI_ROLE",
     "SINGLE_ROLE_IN_HIERARCHY",
     "WORKOS_ID_PATTERN",
+    "Auth0Claims",
     "ClaimsAdapter",
+    "ClerkClaims",
     "JwksClient",
     "KeySet",
     "KeySource",
+    "KeycloakClaims",
     "LoginMethod",
     "OrgMemberInfo",
     "Principal",
     "PropelAuthClaims",
+    "SupabaseClaims",
     "TokenIssuer",
     "TokenVerifier",
     "VerificationKey",
     "VerifiedTokenCache",
+    "Verifier",
     "WorkOSClaims",
     "bearer_token",
 ]

@@ -74,6 +74,18 @@ def _optional_str(value: object, name: str) -> str | None:
     _malformed(name)
 
 
+def _optional_int(value: object, name: str) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    _malformed(name)
+
+
+def _optional_bool(value: object, name: str) -> bool | None:
+    if value is None or type(value) is bool:
+        return value
+    _malformed(name)
+
+
 def _role(value: object, name: str) -> str:
     if type(value) is str and value:
         return value
@@ -147,6 +159,7 @@ class PropelAuthClaims:
             impersonator_user_id=impersonator,
             login_method=self._login_method(claims.get("login_method")),
             claims=MappingProxyType(claims),
+            mfa_enabled=_optional_bool(claims.get("mfa_enabled"), "mfa_enabled"),
         )
 
     def _org(self, raw: object, where: str) -> OrgMemberInfo | None:
@@ -186,6 +199,7 @@ class PropelAuthClaims:
             ),
             org_role_structure=structure,
             legacy_org_id=_optional_str(raw.get("legacy_org_id"), f"{where}.legacy_org_id"),
+            require_2fa_by=_optional_int(raw.get("require_2fa_by"), f"{where}.require_2fa_by"),
         )
 
     def _login_method(self, raw: object) -> LoginMethod | None:

@@ -46,6 +46,17 @@ def _check_role(role: object) -> str:
     return role
 
 
+def _check_roles(roles: object) -> Collection[str]:
+    # The same rules as permissions: a bare string or an empty list is a caller's bug.
+    if isinstance(roles, str | bytes) or not isinstance(roles, Collection):
+        raise TypeError("roles must be a collection of str, such as a list")
+    if not roles:
+        raise ValueError("roles must not be empty")
+    for role in roles:
+        _check_role(role)
+    return roles
+
+
 def _check_permissions(permissions: object) -> Collection[str]:
     # A bare string would be checked letter by letter; an empty list would always pass.
     if isinstance(permissions, str | bytes) or not isinstance(permissions, Collection):
@@ -101,6 +112,12 @@ class OrgMemberInfo:
     additional_roles: tuple[str, ...] = ()
     org_role_structure: str = SINGLE_ROLE_IN_HIERARCHY
     legacy_org_id: str | None = None
+    #: The identity provider's id for this org when `org_id` was resolved from it
+    #: (`tenantkit.identity`); None when the token carried tenantkit's own id.
+    external_org_id: str | None = None
+    #: PropelAuth's per-org 2FA deadline (Unix seconds), when the token states it:
+    #: past it, `two_factor_required()` is true and members without MFA are refused.
+    require_2fa_by: int | None = None
 
     def __post_init__(self) -> None:
         if not self.inherited_user_roles_plus_current_role:
@@ -119,6 +136,14 @@ class OrgMemberInfo:
         if self.org_role_structure == MULTI_ROLE:
             return role == self.user_role or role in self.additional_roles
         return role in self.inherited_user_roles_plus_current_role
+
+    def user_is_any_role(self, roles: Collection[str]) -> bool:
+        """WorkOS's "any of these roles": whether `user_is_role` holds for one of `roles`."""
+        return any(self.user_is_role(role) for role in _check_roles(roles))
+
+    def two_factor_required(self, now: float) -> bool:
+        """Whether the org's `require_2fa_by` deadline has passed at `now` (Unix seconds)."""
+        return self.require_2fa_by is not None and now >= self.require_2fa_by
 
     def user_has_permission(self, permission: str) -> bool:
         """Whether `permission` is in `user_permissions`."""
@@ -144,7 +169,7 @@ class OrgMemberInfo:
             "org_role_structure": self.org_role_structure,
             "additional_roles": list(self.additional_roles),
             "legacy_org_id": self.legacy_org_id,
-        }
+        } | ({} if self.require_2fa_by is None else {"require_2fa_by": self.require_2fa_by})
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +196,13 @@ class Principal:
     impersonator_user_id: str | None = None
     login_method: LoginMethod | None = None
     claims: Mapping[str, Any] = field(default_factory=_empty, hash=False, repr=False)
+    #: The identity provider's user id when `user_id` was resolved from it
+    #: (`tenantkit.identity`); None when the token carried tenantkit's own id.
+    external_user_id: str | None = None
+    #: Whether the user signed in with a second factor, when the token says
+    #: (PropelAuth's `mfa_enabled`, Supabase's `aal2`, Auth0's `amr`); None: unknown,
+    #: which a 2FA check treats as "no".
+    mfa_enabled: bool | None = None
 
     def get_org(self, org_id: str) -> OrgMemberInfo | None:
         """The membership in `org_id`, or None."""

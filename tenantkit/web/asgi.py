@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 
 from tenantkit.context import tenant_context
 from tenantkit.errors import TenantkitError, Unauthorized
-from tenantkit.tokens import TokenVerifier
+from tenantkit.tokens import Verifier
 from tenantkit.web._types import ASGIApp, Receive, Scope, Send
 from tenantkit.web.auth import SCOPE_KEY, RequestAuth, authenticate_async, authorize
 from tenantkit.web.extractors import Ambiguous, OrgFrom, OrgIdSources, sources_with_route
@@ -102,7 +102,9 @@ def request_auth(scope: Scope) -> RequestAuth | None:
 class TenantMiddleware:
     """Verify the token, check the org requirement, bind the `TenantContext`.
 
-    verifier: the `TokenVerifier` (share one; its cache makes repeat tokens cheap).
+    verifier: a `Verifier`: the `TokenVerifier` (share one; its cache makes repeat
+        tokens cheap), a `tenantkit.identity.ResolvingVerifier` around one, or any
+        object with `verify` and `verify_async`.
     org_id: where requests name their org (see `tenantkit.web.extractors`): one
         extractor, or a list of them that must agree. When the scope is already
         routed (route-level middleware), the routed `org_id` parameter must
@@ -119,14 +121,14 @@ class TenantMiddleware:
         self,
         app: ASGIApp,
         *,
-        verifier: TokenVerifier,
+        verifier: Verifier,
         org_id: OrgIdSources | None = None,
         require: Requirement | None = None,
         optional: bool = False,
         public_paths: Collection[str] = (),
     ) -> None:
-        if not isinstance(verifier, TokenVerifier):
-            raise TypeError("verifier must be a tenantkit.tokens.TokenVerifier")
+        if not isinstance(verifier, Verifier):
+            raise TypeError("verifier must be a tenantkit.tokens.Verifier (verify, verify_async)")
         if require is not None and not isinstance(require, Requirement):
             raise TypeError("require must be a tenantkit.web.Requirement")
         self.app = app

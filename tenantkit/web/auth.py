@@ -1,7 +1,8 @@
 """The steps every web adapter runs, in this order, before any database work:
 
 1. `bearer_token`: the Authorization header to a token (401 when missing or malformed);
-2. `TokenVerifier.verify` (`verify_async` in the async adapters, so a key fetch
+2. `Verifier.verify` (a `TokenVerifier`, or one that also maps a provider's
+   ids; `verify_async` in the async adapters, so a key fetch
    never holds the event loop): the token to a `Principal` (401);
 3. the org extractors: the one org the request names (400 when a value is
    repeated or not a UUID, or when two sources name different orgs);
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from tenantkit.context import TenantContext
 from tenantkit.errors import Forbidden
-from tenantkit.tokens import OrgMemberInfo, Principal, TokenVerifier, bearer_token
+from tenantkit.tokens import OrgMemberInfo, Principal, Verifier, bearer_token
 from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
 
 __all__ = [
@@ -37,7 +38,7 @@ _MEMBER = Requirement.member()
 
 
 def authenticate(
-    verifier: TokenVerifier, authorization: str | None, *, optional: bool = False
+    verifier: Verifier, authorization: str | None, *, optional: bool = False
 ) -> Principal | None:
     """The verified principal; with `optional`, None when the header is absent.
 
@@ -50,7 +51,7 @@ def authenticate(
 
 
 async def authenticate_async(
-    verifier: TokenVerifier, authorization: str | None, *, optional: bool = False
+    verifier: Verifier, authorization: str | None, *, optional: bool = False
 ) -> Principal | None:
     """`authenticate` for the async adapters: a key fetch is awaited off the event loop."""
     if optional and authorization is None:

@@ -57,9 +57,9 @@ from sqlalchemy.pool import QueuePool
 from starlette.requests import HTTPConnection, Request
 
 from tenantkit.context import TenantContext, current_context, tenant_context
-from tenantkit.errors import TenantkitError, Unauthorized
+from tenantkit.errors import Forbidden, TenantkitError, Unauthorized
 from tenantkit.startup import check_async_engine, check_engine
-from tenantkit.tokens import Principal, TokenVerifier
+from tenantkit.tokens import Principal, Verifier
 from tenantkit.web._database_errors import error_for
 from tenantkit.web._sessions import finish_session
 from tenantkit.web.asgi import ScopeView, request_auth
@@ -112,7 +112,7 @@ class TenantKit:
 
     def __init__(
         self,
-        verifier: TokenVerifier,
+        verifier: Verifier,
         *,
         sessions: sessionmaker[Session] | None = None,
         async_sessions: async_sessionmaker[AsyncSession] | None = None,

@@ -44,7 +44,7 @@ from werkzeug.exceptions import abort
 from tenantkit.context import tenant_context
 from tenantkit.errors import TenantkitError, Unauthorized
 from tenantkit.startup import check_engine
-from tenantkit.tokens import Principal, TokenVerifier
+from tenantkit.tokens import Principal, Verifier
 from tenantkit.web._database_errors import error_for
 from tenantkit.web._sessions import finish_session
 from tenantkit.web.asgi import error_body, error_headers
@@ -106,7 +106,7 @@ class TenantKit:
         self,
         app: Flask | None = None,
         *,
-        verifier: TokenVerifier,
+        verifier: Verifier,
         sessions: sessionmaker[Session] | None = None,
         org_id: OrgIdSources | None = None,
     ) -> None:

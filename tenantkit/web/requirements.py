@@ -6,6 +6,8 @@ middleware, the FastAPI dependencies and the Flask decorators.
     Requirement.minimum_role("Admin")
     Requirement.permission("notes:delete")
     Requirement.all_permissions(["notes:read", "notes:delete"])
+    Requirement.any_role(["admin", "billing"])     # WorkOS's "any of these roles"
+    Requirement.two_factor()                       # PropelAuth's require_2fa_by
 
 A requirement only selects one of `tenantkit.authz`'s checks, so the semantics
 (PropelAuth's, 401 without a principal, 403 otherwise) live in one place. Arguments
@@ -20,11 +22,19 @@ from typing import Literal
 
 from tenantkit import authz
 from tenantkit.tokens import OrgMemberInfo, Principal
-from tenantkit.tokens.principal import _check_permission, _check_permissions, _check_role
+from tenantkit.tokens.principal import (
+    _check_permission,
+    _check_permissions,
+    _check_role,
+    _check_roles,
+)
 
 __all__ = ["Requirement", "RequirementKind", "UserAndOrgMemberInfo"]
 
-RequirementKind = Literal["member", "exact_role", "minimum_role", "permission", "all_permissions"]
+RequirementKind = Literal[
+    "member", "exact_role", "minimum_role", "permission", "all_permissions", "any_role",
+    "two_factor",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +81,16 @@ class Requirement:
         """A member holding every one of `permissions` (a non-empty collection)."""
         return cls("all_permissions", tuple(_check_permissions(permissions)))
 
+    @classmethod
+    def any_role(cls, roles: Collection[str]) -> Requirement:
+        """A member holding one of `roles` exactly (WorkOS's "any of these roles")."""
+        return cls("any_role", tuple(_check_roles(roles)))
+
+    @classmethod
+    def two_factor(cls) -> Requirement:
+        """A member, with MFA once the org's `require_2fa_by` has passed."""
+        return cls("two_factor")
+
     def check(self, principal: Principal | None, org_id: str | None) -> OrgMemberInfo:
         """The caller's membership in `org_id`, or `Unauthorized` / `Forbidden`."""
         kind = self.kind
@@ -82,10 +102,14 @@ class Requirement:
             return authz.require_org_member_with_minimum_role(principal, org_id, self.values[0])
         if kind == "permission":
             return authz.require_org_member_with_permission(principal, org_id, self.values[0])
+        if kind == "any_role":
+            return authz.require_org_member_with_any_role(principal, org_id, self.values)
+        if kind == "two_factor":
+            return authz.require_org_member_with_two_factor(principal, org_id)
         return authz.require_org_member_with_all_permissions(principal, org_id, self.values)
 
     def __repr__(self) -> str:
         args = ", ".join(repr(v) for v in self.values)
-        if self.kind == "all_permissions":
+        if self.kind in ("all_permissions", "any_role"):
             args = f"[{args}]"
         return f"Requirement.{self.kind}({args})"
