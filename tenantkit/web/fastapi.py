@@ -57,7 +57,7 @@ from sqlalchemy.pool import QueuePool
 from starlette.requests import HTTPConnection, Request
 
 from tenantkit.context import TenantContext, current_context, tenant_context
-from tenantkit.errors import Forbidden, TenantkitError, Unauthorized
+from tenantkit.errors import TenantkitError, Unauthorized
 from tenantkit.startup import check_async_engine, check_engine
 from tenantkit.tokens import Principal, Verifier
 from tenantkit.web._database_errors import error_for
