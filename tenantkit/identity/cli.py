@@ -27,8 +27,8 @@ def sync_command() -> None:
 @click.option("--auth-url", required=True, help="Your PropelAuth auth URL.")
 @click.option("--api-key", envvar="PROPELAUTH_API_KEY", required=True,
               help="The integration API key (default: $PROPELAUTH_API_KEY).")
-@click.option("--database-url", envvar="TENANTKIT_SERVICE_URL", required=True,
-              help="The service role's database URL (default: $TENANTKIT_SERVICE_URL).")
+@click.option("--database-url", envvar="TENANTKIT_SERVICE_DATABASE_URL", required=True,
+              help="The service role's database URL (default: $TENANTKIT_SERVICE_DATABASE_URL).")
 @click.option("--backend-url", default=None,
               help="A PropelAuth-compatible backend API instead of PropelAuth's.")
 @click.option("--page-size", default=100, show_default=True, type=click.IntRange(1, 1000))

@@ -20,6 +20,7 @@ import re
 from types import MappingProxyType
 from typing import Any, Final
 
+from tenantkit.context import UUID_PATTERN
 from tenantkit.tokens.claims import _id, _malformed, _missing, _optional_str, _role, _strings
 from tenantkit.tokens.principal import MULTI_ROLE, OrgMemberInfo, Principal
 
@@ -38,8 +39,8 @@ AUTH0_USER_PATTERN: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}\|[A-Za-z0-9_.@:-]{
 AUTH0_ORG_PATTERN: Final = re.compile(r"org_[A-Za-z0-9]{16}")
 #: Clerk ids: `user_` / `org_` and a 27-character KSUID-like base62 string.
 CLERK_ID_PATTERN: Final = re.compile(r"(?:user|org)_[A-Za-z0-9]{27}")
-#: Keycloak user ids and organization ids: UUIDs (any case Keycloak emits).
-_KEYCLOAK_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: Keycloak user ids and organization ids: UUIDs (the one spelling, context's).
+_KEYCLOAK_UUID: Final = UUID_PATTERN
 #: A Keycloak organization alias (when the token carries aliases only).
 _KEYCLOAK_ALIAS: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 _SUPABASE_ORG: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}")
