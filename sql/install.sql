@@ -2055,5 +2055,171 @@ $$;
 
 UPDATE tenantkit.alembic_version SET version_num='0004' WHERE tenantkit.alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0007
+
+-- tenantkit 0007: the end user's self-service doors (issue 13).
+--
+-- The end-user HTTP API (tenantkit.selfservice) holds no authorization logic of
+-- its own: every operation runs on an app-role session bound to the end user,
+-- and these functions are the few extra doors it needs, each deciding for the
+-- bound user only:
+--   current_user_orgs()              the bound user's own memberships, every org;
+--   decline_invite(token)            the invitee declines (state 'declined');
+--   record_invite_delivery(...)      the outcome of sending an invite, after commit;
+--   current_org_invite_deliveries()  those outcomes, for the bound org's inviters.
+
+-- --- 1. Invites: declined, and delivery state ----------------------------------
+
+ALTER TABLE tenantkit.invites DROP CONSTRAINT invites_state_check;
+ALTER TABLE tenantkit.invites ADD CONSTRAINT invites_state_check
+    CHECK (state IN ('pending', 'accepted', 'revoked', 'expired', 'declined'));
+
+-- Sending happens after the invite commits, so the invite exists whatever the
+-- mail server says; these columns make a failed send visible (and retryable).
+ALTER TABLE tenantkit.invites
+    ADD COLUMN delivery_state text NOT NULL DEFAULT 'pending'
+        CONSTRAINT invites_delivery_state_check
+        CHECK (delivery_state IN ('pending', 'sent', 'failed')),
+    ADD COLUMN delivery_attempts integer NOT NULL DEFAULT 0
+        CONSTRAINT invites_delivery_attempts_check CHECK (delivery_attempts >= 0),
+    ADD COLUMN delivery_error text,
+    ADD COLUMN delivered_at timestamptz;
+
+-- --- 2. The bound user's own orgs -------------------------------------------------
+
+-- Every membership of the bound user (active or not), with the org's name: an
+-- end user may read no other org than the bound one through the tables, but
+-- which orgs they belong to is theirs to know. Nothing for a disabled or
+-- locked user, nor without a binding.
+CREATE FUNCTION tenantkit.current_user_orgs()
+    RETURNS TABLE (org_id uuid, org_name text, url_safe_org_name text, role text,
+                   additional_roles text[], status text, joined_at timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    v_user uuid := tenantkit.current_user_id();
+BEGIN
+    IF v_user IS NULL OR NOT EXISTS (
+        SELECT 1 FROM tenantkit.users AS u
+        WHERE u.user_id = v_user AND u.enabled AND NOT u.locked) THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT m.org_id, o.name, o.url_safe_org_name, m.role, m.additional_roles, m.status,
+               m.created_at
+        FROM tenantkit.memberships AS m
+        JOIN tenantkit.orgs AS o ON o.org_id = m.org_id
+        WHERE m.user_id = v_user
+        ORDER BY o.name, m.org_id;
+END
+$$;
+
+-- --- 3. Declining an invite ------------------------------------------------------
+
+-- Only the invitee declines: the token, and the bound user being the invited
+-- user or owning the invited email. Wrong user and unknown token answer alike
+-- (P0002), so a token tells nothing about whose it is.
+CREATE FUNCTION tenantkit.decline_invite(p_token text) RETURNS uuid
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    v_user   tenantkit.users;
+    v_invite tenantkit.invites;
+BEGIN
+    SELECT * INTO v_user FROM tenantkit.users WHERE user_id = tenantkit.current_user_id();
+    IF NOT FOUND OR NOT v_user.enabled OR v_user.locked THEN
+        RAISE EXCEPTION 'no enabled user is bound to this transaction' USING ERRCODE = '42501';
+    END IF;
+    SELECT * INTO v_invite FROM tenantkit.invites AS i
+    WHERE i.token_hash = pg_catalog.sha256(pg_catalog.convert_to(p_token, 'UTF8'))
+    FOR UPDATE;
+    IF NOT FOUND OR (v_invite.invitee_user_id IS DISTINCT FROM v_user.user_id
+                     AND v_invite.email <> v_user.email) THEN
+        RAISE EXCEPTION 'invite not found' USING ERRCODE = 'P0002';
+    END IF;
+    IF v_invite.state <> 'pending' THEN
+        RAISE EXCEPTION 'invite is % and can no longer be declined', v_invite.state
+            USING ERRCODE = 'TK007';
+    END IF;
+    UPDATE tenantkit.invites SET state = 'declined' WHERE invite_id = v_invite.invite_id;
+    PERFORM tenantkit._audit(v_invite.org_id, 'user', v_user.user_id, 'invite.declined',
+                             'invite', v_invite.invite_id::text,
+                             pg_catalog.jsonb_build_object('email', v_invite.email));
+    RETURN v_invite.org_id;
+END
+$$;
+
+-- --- 4. Invite delivery, recorded and read by the bound org's inviters ---------
+
+-- After the invite's transaction commits, the sender records each attempt in a
+-- transaction of its own, bound to the same user: only for an invite of the
+-- bound org, and only by a member who may invite. It changes delivery columns
+-- alone, never the invite's state or token.
+CREATE FUNCTION tenantkit.record_invite_delivery(
+    p_invite_id uuid, p_sent boolean, p_error text DEFAULT NULL
+) RETURNS boolean
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    v_org uuid := tenantkit.current_org_id();
+BEGIN
+    IF v_org IS NULL OR NOT tenantkit.has_permission('tenantkit::can_invite') THEN
+        RAISE EXCEPTION 'the database refused to record this delivery for the current user'
+            USING ERRCODE = '42501';
+    END IF;
+    UPDATE tenantkit.invites AS i
+       SET delivery_state = CASE WHEN p_sent THEN 'sent' ELSE 'failed' END,
+           delivery_attempts = i.delivery_attempts + 1,
+           delivery_error = CASE WHEN p_sent THEN NULL ELSE left(p_error, 500) END,
+           delivered_at = CASE WHEN p_sent THEN pg_catalog.now() END
+     WHERE i.invite_id = p_invite_id AND i.org_id = v_org;
+    RETURN FOUND;
+END
+$$;
+
+-- The bound org's invites' delivery outcomes, for a member with can_invite.
+CREATE FUNCTION tenantkit.current_org_invite_deliveries()
+    RETURNS TABLE (invite_id uuid, delivery_state text, delivery_attempts integer,
+                   delivery_error text, delivered_at timestamptz)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    v_org uuid := tenantkit.current_org_id();
+BEGIN
+    IF v_org IS NULL OR NOT tenantkit.has_permission('tenantkit::can_invite') THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT i.invite_id, i.delivery_state, i.delivery_attempts, i.delivery_error,
+               i.delivered_at
+        FROM tenantkit.invites AS i
+        WHERE i.org_id = v_org AND i.state = 'pending';
+END
+$$;
+
+-- --- EXECUTE: nothing for PUBLIC; the end user's doors for the app role --------
+
+REVOKE ALL ON FUNCTION
+    tenantkit.current_user_orgs(),
+    tenantkit.decline_invite(text),
+    tenantkit.record_invite_delivery(uuid, boolean, text),
+    tenantkit.current_org_invite_deliveries()
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    tenantkit.current_user_orgs(),
+    tenantkit.decline_invite(text),
+    tenantkit.record_invite_delivery(uuid, boolean, text),
+    tenantkit.current_org_invite_deliveries()
+TO "tenantkit_app";
+
+
+UPDATE tenantkit.alembic_version SET version_num='0007' WHERE tenantkit.alembic_version.version_num = '0004';
+
 COMMIT;
 

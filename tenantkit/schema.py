@@ -160,6 +160,10 @@ invites = Table(
     Column("expires_at", _ts, nullable=False),
     Column("accepted_at", _ts),
     Column("accepted_by", _uuid),
+    Column("delivery_state", Text, nullable=False),
+    Column("delivery_attempts", Integer, nullable=False),
+    Column("delivery_error", Text),
+    Column("delivered_at", _ts),
 )
 
 api_keys = Table(

@@ -16,8 +16,8 @@ import pytest
 pytestmark = pytest.mark.nodb
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tenantkit"
-ROOMS = {"alembic", "db", "doctor", "events", "orgs", "server", "tables", "testing", "tokens",
-         "web"}
+ROOMS = {"alembic", "db", "doctor", "events", "orgs", "selfservice", "server", "tables",
+         "testing", "tokens", "web"}
 
 #: room -> the rooms it may import (besides itself). Keep docs/architecture.md §2 in step.
 MAY_IMPORT: dict[str, set[str]] = {
@@ -39,8 +39,9 @@ MAY_IMPORT: dict[str, set[str]] = {
     "alembic": {"rls", "tables", "database_roles", "sqlfiles", "migrate"},
     "doctor": {"rls", "tables", "database_roles", "sqlfiles", "migrate"},
     "web": {"errors", "context", "tokens", "authz"},
+    "selfservice": {"errors", "context", "tokens", "orgs", "web"},
     "server": {"errors", "context", "_strict_json", "database_roles", "migrate", "tokens",
-               "orgs", "events"},
+               "orgs", "events", "db", "selfservice"},
     "testing": {"errors", "context", "database_roles", "sqlfiles", "migrate", "schema", "db",
                 "tokens", "tables", "doctor"},
     "cli": set(),  # loads each command by name, when invoked

@@ -24,6 +24,7 @@ PUBLIC = {
     "tenantkit.events",
     "tenantkit.orgs",
     "tenantkit.schema",
+    "tenantkit.selfservice",
     "tenantkit.server",
     "tenantkit.testing",
     "tenantkit.web",

@@ -22,6 +22,7 @@ from tenantkit.orgs.models import (
     CreatedInvite,
     FeatureFlag,
     Invite,
+    InviteDelivery,
     Member,
     Membership,
     Org,
@@ -31,6 +32,7 @@ from tenantkit.orgs.models import (
     RoleMapping,
     Settings,
     User,
+    UserOrg,
 )
 from tenantkit.orgs.orgs import OrgOrder, Orgs
 from tenantkit.orgs.paging import PageRequest
@@ -53,6 +55,7 @@ __all__ = [
     "FeatureFlag",
     "FeatureFlags",
     "Invite",
+    "InviteDelivery",
     "Invites",
     "Management",
     "Member",
@@ -71,5 +74,6 @@ __all__ = [
     "Settings",
     "User",
     "UserOrder",
+    "UserOrg",
     "Users",
 ]

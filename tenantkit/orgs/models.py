@@ -38,6 +38,7 @@ __all__ = [
     "CreatedInvite",
     "FeatureFlag",
     "Invite",
+    "InviteDelivery",
     "Member",
     "Membership",
     "Org",
@@ -47,6 +48,7 @@ __all__ = [
     "RoleMapping",
     "Settings",
     "User",
+    "UserOrg",
 ]
 
 T = TypeVar("T")
@@ -217,6 +219,38 @@ class Invite:
 
     @classmethod
     def from_row(cls, row: Any) -> Invite:
+        return cls(**_fields(cls, row))
+
+
+@dataclass(frozen=True, slots=True)
+class InviteDelivery:
+    """How sending an invite went: pending (not tried), sent, or failed (with the error)."""
+
+    invite_id: str
+    delivery_state: str
+    delivery_attempts: int
+    delivery_error: str | None
+    delivered_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> InviteDelivery:
+        return cls(**_fields(cls, row))
+
+
+@dataclass(frozen=True, slots=True)
+class UserOrg:
+    """One of the bound user's own memberships, with its org's name and its status."""
+
+    org_id: str
+    org_name: str
+    url_safe_org_name: str
+    role: str
+    additional_roles: list[str]
+    status: str
+    joined_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> UserOrg:
         return cls(**_fields(cls, row))
 
 

@@ -1,0 +1,19 @@
+-- tenantkit 0007 downgrade: drops what 0007_self_service.sql created.
+
+DROP FUNCTION IF EXISTS
+    tenantkit.current_org_invite_deliveries(),
+    tenantkit.record_invite_delivery(uuid, boolean, text),
+    tenantkit.decline_invite(text),
+    tenantkit.current_user_orgs();
+
+ALTER TABLE tenantkit.invites
+    DROP COLUMN IF EXISTS delivered_at,
+    DROP COLUMN IF EXISTS delivery_error,
+    DROP COLUMN IF EXISTS delivery_attempts,
+    DROP COLUMN IF EXISTS delivery_state;
+
+-- A declined invite reads as revoked under the older schema.
+UPDATE tenantkit.invites SET state = 'revoked' WHERE state = 'declined';
+ALTER TABLE tenantkit.invites DROP CONSTRAINT invites_state_check;
+ALTER TABLE tenantkit.invites ADD CONSTRAINT invites_state_check
+    CHECK (state IN ('pending', 'accepted', 'revoked', 'expired'));
