@@ -21,11 +21,20 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, TypeVar
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    Path,
+    Query,
+    Request,
+    Response,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
 
 from tenantkit.context import UUID_ANY_CASE, TenantContext, tenant_context
 from tenantkit.errors import InvalidField, NotFound, TenantkitError
@@ -77,6 +86,9 @@ class _Route(APIRoute):
                 return _error(exc.error, dict(exc.headers or {}))
             except TenantkitError as exc:
                 return _error(exc)
+            except HTTPException as exc:  # Starlette's, e.g. a body that is not UTF-8 JSON
+                return JSONResponse({"error": "invalid_request", "message": str(exc.detail)},
+                                    status_code=exc.status_code, headers=exc.headers)
             except RequestValidationError as exc:
                 fields = {".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body":
                           str(e.get("msg", "invalid")) for e in exc.errors()}
