@@ -1,6 +1,10 @@
 -- tenantkit 0007 downgrade: drops what 0007_self_service.sql created.
 
+DROP TRIGGER IF EXISTS invites_refuse_isolated ON tenantkit.invites;
+
 DROP FUNCTION IF EXISTS
+    tenantkit.convert_org_to_isolated(uuid, text, jsonb),
+    tenantkit._refuse_isolated_invite(),
     tenantkit.current_org_invite_deliveries(),
     tenantkit.record_invite_delivery(uuid, boolean, text),
     tenantkit.decline_invite(text),

@@ -2203,14 +2203,82 @@ BEGIN
 END
 $$;
 
+-- --- 5. Isolated orgs: no invites, and converting an existing org ---------------
+
+-- PropelAuth's concepts: an isolated org takes no invites (its members are
+-- provisioned by the backend, or its IdP); for every role.
+CREATE FUNCTION tenantkit._refuse_isolated_invite() RETURNS trigger
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = ''
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM tenantkit.orgs AS o WHERE o.org_id = NEW.org_id AND o.isolated) THEN
+        RAISE EXCEPTION 'an isolated org takes no invites: its members are provisioned by the backend'
+            USING ERRCODE = 'TK003', COLUMN = 'org_id';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER invites_refuse_isolated BEFORE INSERT ON tenantkit.invites
+    FOR EACH ROW EXECUTE FUNCTION tenantkit._refuse_isolated_invite();
+
+-- Backend work: make an existing org isolated. Refused while any member also
+-- belongs to another org (the message names them, to resolve first). The
+-- members' accounts move into the org's own user scope, and its pending
+-- invites are revoked. The org row is locked first, so no member joins
+-- another org half-way through (the membership trigger locks it too).
+CREATE FUNCTION tenantkit.convert_org_to_isolated(
+    p_org_id uuid, p_actor_kind text, p_actor_meta jsonb
+) RETURNS SETOF tenantkit.orgs
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = ''
+AS $$
+DECLARE
+    v_org      tenantkit.orgs;
+    v_blocking text;
+BEGIN
+    SELECT * INTO v_org FROM tenantkit.orgs WHERE org_id = p_org_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'org not found' USING ERRCODE = 'P0002';
+    END IF;
+    IF v_org.isolated THEN
+        RAISE EXCEPTION 'the org is isolated already' USING ERRCODE = 'TK003';
+    END IF;
+    SELECT pg_catalog.string_agg(DISTINCT m.user_id::text, ', ') INTO v_blocking
+    FROM tenantkit.memberships AS m
+    WHERE m.org_id = p_org_id
+      AND EXISTS (SELECT 1 FROM tenantkit.memberships AS o
+                  WHERE o.user_id = m.user_id AND o.org_id <> p_org_id);
+    IF v_blocking IS NOT NULL THEN
+        RAISE EXCEPTION 'members in other orgs block the conversion: %', v_blocking
+            USING ERRCODE = 'TK003';
+    END IF;
+    UPDATE tenantkit.orgs SET isolated = true WHERE org_id = p_org_id;
+    UPDATE tenantkit.users AS u SET isolated_org_id = p_org_id
+     WHERE u.user_id IN (SELECT m.user_id FROM tenantkit.memberships AS m
+                         WHERE m.org_id = p_org_id);
+    UPDATE tenantkit.invites SET state = 'revoked'
+     WHERE org_id = p_org_id AND state = 'pending';
+    PERFORM tenantkit._audit(p_org_id, p_actor_kind, NULL, 'org.converted_to_isolated', 'org',
+                             p_org_id::text, COALESCE(p_actor_meta, '{}'));
+    RETURN QUERY SELECT o.* FROM tenantkit.orgs AS o WHERE o.org_id = p_org_id;
+END
+$$;
+
 -- --- EXECUTE: nothing for PUBLIC; the end user's doors for the app role --------
 
 REVOKE ALL ON FUNCTION
     tenantkit.current_user_orgs(),
     tenantkit.decline_invite(text),
     tenantkit.record_invite_delivery(uuid, boolean, text),
-    tenantkit.current_org_invite_deliveries()
+    tenantkit.current_org_invite_deliveries(),
+    tenantkit._refuse_isolated_invite(),
+    tenantkit.convert_org_to_isolated(uuid, text, jsonb)
 FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenantkit.convert_org_to_isolated(uuid, text, jsonb)
+TO "tenantkit_service";
 GRANT EXECUTE ON FUNCTION
     tenantkit.current_user_orgs(),
     tenantkit.decline_invite(text),

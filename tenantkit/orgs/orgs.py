@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 
 from tenantkit.errors import Forbidden, InvalidField, NotFound
-from tenantkit.orgs._db import Conn, like_pattern, missing_or_refused, run
+from tenantkit.orgs._db import Conn, like_pattern, missing_or_refused, run, uuid_param
 from tenantkit.orgs._sources import from_function, orgs_source
 from tenantkit.orgs._validate import (
     check_domain,
@@ -208,6 +208,21 @@ class Orgs:
                 self._conn, select(orgs.c.org_id).where(orgs.c.org_id == org_id), "org"
             )
         return self.fetch(org_id) if self._actor.is_end_user else Org.from_row(row)
+
+    def convert_to_isolated(self, org_id: str) -> Org:
+        """Make an existing org isolated (backend work).
+
+        Refused (Conflict, naming them) while a member belongs to another org;
+        the members' accounts then exist only inside this org, its pending
+        invites are revoked, and it takes no invites from now on.
+        """
+        org_id = check_id("org_id", org_id)
+        if self._actor.is_end_user:
+            raise Forbidden("converting an org to isolated is backend work")
+        converted = from_function(orgs, func.tenantkit.convert_org_to_isolated(
+            uuid_param(org_id), literal(self._actor.kind),
+            json_value(self._actor.audit_metadata())))
+        return Org.from_row(run(self._conn, select(converted)).one())
 
     def delete(self, org_id: str) -> None:
         """Delete the org with its memberships, invites, keys, flags and tenant rows."""

@@ -130,6 +130,10 @@ class MemberRef(Request):
     org_id: Id
 
 
+class OrgRef(Request):
+    org_id: Id
+
+
 class OrgMemberInfo(FromRecord):
     """PropelAuth's member info, read off a `tenantkit.tokens.OrgMemberInfo`."""
 

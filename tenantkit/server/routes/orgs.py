@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from tenantkit.errors import FeatureDisabled
 from tenantkit.orgs import PageRequest
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/backend/v1", tags=["orgs"], responses=ERROR_RESP
 _UPDATE_FIELDS = {wire: name for name, wire in s.ORG_UPDATE_NAMES.items()}
 
 
-@router.post("/org/", response_model=s.Org, summary="Create an org")
+@router.post("/org/", response_model=s.Org, status_code=201, summary="Create an org")
 def create_org(body: s.CreateOrg, api: ApiDep) -> s.Org:
     with api.management() as m:
         return s.Org.from_record(m.orgs.create(**body.model_dump()))
@@ -77,6 +77,22 @@ def reactivate_user(body: s.MemberRef, api: ApiDep) -> s.Ok:
     with api.management() as m:
         m.members.reactivate(body.org_id, body.user_id)
     return s.Ok()
+
+
+@router.get("/org/external_id/{external_id}", response_model=s.Org,
+            summary="Fetch an org by its external id")
+def fetch_org_by_external_id(
+    external_id: Annotated[str, Path(min_length=1, max_length=200)], api: ApiDep
+) -> s.Org:
+    with api.management() as m:
+        return s.Org.from_record(m.orgs.fetch_by_external_id(external_id))
+
+
+@router.post("/migrate_org_to_isolated", response_model=s.Org,
+             summary="Convert an org to an isolated org")
+def migrate_org_to_isolated(body: s.OrgRef, api: ApiDep) -> s.Org:
+    with api.management() as m:
+        return s.Org.from_record(m.orgs.convert_to_isolated(body.org_id))
 
 
 @router.get("/org/{org_id}", response_model=s.Org, summary="Fetch an org")
