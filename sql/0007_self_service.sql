@@ -208,6 +208,48 @@ BEGIN
 END
 $$;
 
+-- --- 6. Domain verification (WorkOS's model: pending, then verified by DNS) -----
+
+-- The domains auto-join and domain restriction use are orgs.domain and
+-- orgs.extra_domains: set by the backend (which vouches for them) or moved
+-- there when a DNS TXT check succeeds. A domain asked for here is *pending*
+-- until then and counts for nothing. Only the service role marks a domain
+-- verified: the DNS lookup happens outside the database, and an app role that
+-- could claim "verified" could auto-join every new user of any domain
+-- (gmail.com) into its org.
+CREATE TABLE tenantkit.org_domain_verifications (
+    org_id       uuid NOT NULL REFERENCES tenantkit.orgs ON DELETE CASCADE,
+    domain       text NOT NULL CHECK (domain ~ '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$'),
+    -- The TXT value to publish; random, per domain and org.
+    token        text NOT NULL
+                 DEFAULT 'tenantkit-domain-verification='
+                         || replace(pg_catalog.gen_random_uuid()::text, '-', '')
+                         || replace(pg_catalog.gen_random_uuid()::text, '-', ''),
+    state        text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'verified')),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    verified_at  timestamptz,
+    PRIMARY KEY (org_id, domain)
+);
+ALTER TABLE tenantkit.org_domain_verifications ENABLE ROW LEVEL SECURITY;
+CREATE POLICY service_all ON tenantkit.org_domain_verifications AS PERMISSIVE FOR ALL
+    TO @service_role@ USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON tenantkit.org_domain_verifications TO @service_role@;
+-- End users who may update the org: ask for a domain (pending), read, withdraw a
+-- pending one. Never a chosen token, never the state.
+GRANT SELECT, INSERT (org_id, domain), DELETE ON tenantkit.org_domain_verifications
+    TO @app_role@;
+CREATE POLICY member_select ON tenantkit.org_domain_verifications FOR SELECT TO @app_role@
+    USING (org_id = (SELECT tenantkit.current_org_id())
+           AND (SELECT tenantkit.has_permission('tenantkit::can_update_org')));
+CREATE POLICY member_insert ON tenantkit.org_domain_verifications FOR INSERT TO @app_role@
+    WITH CHECK (org_id = (SELECT tenantkit.current_org_id())
+                AND (SELECT tenantkit.has_permission('tenantkit::can_update_org'))
+                AND state = 'pending');
+CREATE POLICY member_delete ON tenantkit.org_domain_verifications FOR DELETE TO @app_role@
+    USING (org_id = (SELECT tenantkit.current_org_id())
+           AND (SELECT tenantkit.has_permission('tenantkit::can_update_org'))
+           AND state = 'pending');
+
 -- --- EXECUTE: nothing for PUBLIC; the end user's doors for the app role --------
 
 REVOKE ALL ON FUNCTION

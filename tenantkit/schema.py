@@ -29,6 +29,7 @@ __all__ = [
     "invites",
     "memberships",
     "metadata",
+    "org_domain_verifications",
     "org_tombstones",
     "orgs",
     "role_mappings",
@@ -164,6 +165,17 @@ invites = Table(
     Column("delivery_attempts", Integer, nullable=False),
     Column("delivery_error", Text),
     Column("delivered_at", _ts),
+)
+
+org_domain_verifications = Table(
+    "org_domain_verifications",
+    metadata,
+    Column("org_id", _uuid, primary_key=True),
+    Column("domain", Text, primary_key=True),
+    Column("token", Text, nullable=False, server_default=FetchedValue()),
+    Column("state", Text, nullable=False, server_default=FetchedValue()),
+    Column("created_at", _ts, nullable=False, server_default=FetchedValue()),
+    Column("verified_at", _ts),
 )
 
 api_keys = Table(

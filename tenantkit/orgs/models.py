@@ -36,6 +36,7 @@ __all__ = [
     "AuditEntry",
     "CreatedApiKey",
     "CreatedInvite",
+    "DomainVerification",
     "FeatureFlag",
     "Invite",
     "InviteDelivery",
@@ -219,6 +220,22 @@ class Invite:
 
     @classmethod
     def from_row(cls, row: Any) -> Invite:
+        return cls(**_fields(cls, row))
+
+
+@dataclass(frozen=True, slots=True)
+class DomainVerification:
+    """A domain an org asked for: pending until its DNS TXT record shows `token`."""
+
+    org_id: str
+    domain: str
+    token: str
+    state: str
+    created_at: datetime
+    verified_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> DomainVerification:
         return cls(**_fields(cls, row))
 
 

@@ -12,7 +12,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantkit.orgs import ApiKey, Invite, InviteDelivery, Member, Org, UserOrg
+from tenantkit.orgs import (
+    ApiKey,
+    DomainVerification,
+    Invite,
+    InviteDelivery,
+    Member,
+    Org,
+    UserOrg,
+)
+from tenantkit.orgs.dns import txt_name
 
 __all__ = [
     "Accepted",
@@ -26,6 +35,8 @@ __all__ = [
     "CreatedInviteOut",
     "Declined",
     "DomainIn",
+    "DomainOut",
+    "DomainsOut",
     "ErrorBody",
     "InviteOut",
     "InvitesPage",
@@ -273,3 +284,25 @@ class ApiKeysPage(_Response):
     current_page: int
     page_size: int
     has_more_results: bool
+
+
+class DomainOut(_Response):
+    """A domain asked for, and the TXT record that verifies it."""
+
+    domain: str
+    state: str
+    txt_record_name: str
+    txt_record_value: str
+    created_at: int
+    verified_at: int | None
+
+    @classmethod
+    def of(cls, found: DomainVerification) -> DomainOut:
+        return cls(domain=found.domain, state=found.state,
+                   txt_record_name=txt_name(found.domain), txt_record_value=found.token,
+                   created_at=int(found.created_at.timestamp()),
+                   verified_at=_seconds(found.verified_at))
+
+
+class DomainsOut(_Response):
+    domains: list[DomainOut]

@@ -219,15 +219,24 @@ def create_router(
             changes["require_2fa_by"] = datetime.fromtimestamp(changes["require_2fa_by"], UTC)
         return w.OrgOut.of(s.run(me, org_id, lambda m: m.orgs.update(org_id, **changes)))
 
-    @router.post("/orgs/{org_id}/domains", response_model=w.OrgOut, summary="Add a domain")
-    def add_domain(me: Me, org_id: InOrg, body: w.DomainIn) -> w.OrgOut:
-        return w.OrgOut.of(s.run(me, org_id, lambda m: m.domains.add(org_id, body.domain)))
+    @router.get("/orgs/{org_id}/domains", response_model=w.DomainsOut,
+                summary="Domains asked for: pending until their DNS TXT record shows")
+    def list_domains(me: Me, org_id: InOrg) -> w.DomainsOut:
+        found = s.run(me, org_id, lambda m: m.domains.verifications(org_id))
+        return w.DomainsOut(domains=[w.DomainOut.of(d) for d in found])
 
-    @router.delete("/orgs/{org_id}/domains/{domain}", response_model=w.OrgOut,
-                   summary="Remove a domain")
+    @router.post("/orgs/{org_id}/domains", response_model=w.DomainOut, status_code=201,
+                 summary="Ask for a domain (pending; the backend verifies it by DNS)")
+    def add_domain(me: Me, org_id: InOrg, body: w.DomainIn) -> w.DomainOut:
+        return w.DomainOut.of(s.run(me, org_id, lambda m: m.domains.request_verification(
+            org_id, body.domain)))
+
+    @router.delete("/orgs/{org_id}/domains/{domain}", status_code=204,
+                   summary="Withdraw a pending domain")
     def remove_domain(me: Me, org_id: InOrg, domain: Annotated[str, Path(max_length=253)]
-                      ) -> w.OrgOut:
-        return w.OrgOut.of(s.run(me, org_id, lambda m: m.domains.remove(org_id, domain)))
+                      ) -> Response:
+        s.run(me, org_id, lambda m: m.domains.withdraw(org_id, domain))
+        return Response(status_code=204)
 
     # --- members -------------------------------------------------------------------
 

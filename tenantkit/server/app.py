@@ -25,6 +25,7 @@ def create_app(
     rate_limit: RateLimit | None = None,
     key_cache_seconds: float = 5.0,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    dns_resolver: Any = None,
 ) -> FastAPI:
     """The backend API on `engine`, which must connect as the service role.
 
@@ -34,6 +35,7 @@ def create_app(
     max_body_bytes: larger request bodies are refused with 413 (default 1 MiB),
     counted as they arrive; see `tenantkit.server.guard` for every check made
     before a handler runs (hostile strings are 400, a hostile Authorization 401).
+    dns_resolver: a `dns.resolver.Resolver` for domain verification (default: the system's).
     """
     app = FastAPI(
         title="tenantkit backend API",
@@ -46,6 +48,7 @@ def create_app(
         keys=IntegrationKeys(engine, cache_seconds=key_cache_seconds),
         limiter=RateLimiter(rate_limit) if rate_limit is not None else None,
         issuer=issuer,
+        dns_resolver=dns_resolver,
     )
     install_error_handlers(app)
     app.add_middleware(RequestGuard, max_body_bytes=check_max_body_bytes(max_body_bytes))

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from tenantkit.context import UUID_ANY_CASE
 from tenantkit.orgs import OrgOrder, Orgs, models
+from tenantkit.orgs.dns import txt_name
 from tenantkit.server._wire import (
     FromRecord,
     Request,
@@ -448,6 +449,23 @@ class AuditLogPage(Paged):
 
 class AddDomain(Request):
     domain: str
+
+
+class DomainVerification(FromRecord):
+    """A domain an org asked for; `verified` once its TXT record showed the token."""
+
+    org_id: str
+    domain: str
+    state: str
+    txt_record_name: str
+    txt_record_value: str
+    created_at: int
+    verified_at: int | None
+
+    @classmethod
+    def of(cls, record: models.DomainVerification) -> DomainVerification:
+        return cls.from_record(record, txt_record_name=txt_name(record.domain),
+                               txt_record_value=record.token)
 
 
 # --- webhook endpoints (a tenantkit extension) -----------------------------------------

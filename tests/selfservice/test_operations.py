@@ -119,14 +119,25 @@ def test_update_org_settings(api: TestClient, auth: Headers, orgs: TwoOrgs) -> N
             404)
 
 
-def test_domains_are_the_databases_decision(api: TestClient, auth: Headers,
-                                            orgs: TwoOrgs) -> None:
+def test_domains_are_asked_for_pending(api: TestClient, auth: Headers, orgs: TwoOrgs) -> None:
     a = orgs.a
-    # end users' roles hold no privilege on the domain columns: refused for the Owner
-    refused(api.post(f"/orgs/{a.org_id}/domains", json={"domain": "acme.example"},
-                     headers=auth(a.owner_id)), 403)
-    refused(api.post(f"/orgs/{a.org_id}/domains", json={"domain": "acme.example"},
+    domain = f"d{uuid.uuid4().hex[:8]}.example"
+    asked = api.post(f"/orgs/{a.org_id}/domains", json={"domain": domain},
+                     headers=auth(a.admin_id))
+    assert asked.status_code == 201, asked.text
+    assert asked.json()["state"] == "pending"
+    assert asked.json()["txt_record_name"] == f"_tenantkit-verification.{domain}"
+    refused(api.post(f"/orgs/{a.org_id}/domains", json={"domain": "m.example"},
+                     headers=auth(a.member_id)), 403)
+    refused(api.post(f"/orgs/{a.org_id}/domains", json={"domain": "b.example"},
                      headers=auth(orgs.b.owner_id)), 404)
+    listed = api.get(f"/orgs/{a.org_id}/domains", headers=auth(a.owner_id)).json()["domains"]
+    assert [d["domain"] for d in listed] == [domain]
+    # a pending domain counts for nothing: the org's domains are unchanged
+    assert api.get(f"/orgs/{a.org_id}", headers=auth(a.owner_id)).json()["domain"] is None
+    refused(api.delete(f"/orgs/{a.org_id}/domains/{domain}", headers=auth(orgs.b.owner_id)), 404)
+    assert api.delete(f"/orgs/{a.org_id}/domains/{domain}",
+                      headers=auth(a.admin_id)).status_code == 204
 
 
 # --- members --------------------------------------------------------------------------

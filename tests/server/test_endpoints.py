@@ -137,6 +137,14 @@ CASES = [
         c.new_org(external_id=f"ext-{c.tag}"), j("GET", f"{V1}/org/external_id/ext-{c.tag}"))[1]),
     Case("fetch org by external id: unknown", 404,
          lambda c: j("GET", f"{V1}/org/external_id/nobody-{c.tag}")),
+    Case("ask for a domain", 201, lambda c: j(
+        "POST", f"{V1}/org/{c.a.org_id}/domain_verifications", {"domain": f"{c.tag}.example"})),
+    Case("verify a domain: no TXT record, still pending", 200, lambda c: (
+        c.ok("POST", f"{V1}/org/{c.a.org_id}/domain_verifications", 201,
+             json={"domain": f"{c.tag}.example"}),
+        j("POST", f"{V1}/org/{c.a.org_id}/domain_verifications/{c.tag}.example/verify"))[1]),
+    Case("verify a domain: never asked for", 404, lambda c: j(
+        "POST", f"{V1}/org/{c.a.org_id}/domain_verifications/{c.tag}.example/verify")),
     Case("migrate org to isolated", 200, lambda c: j(
         "POST", f"{V1}/migrate_org_to_isolated", {"org_id": c.new_org()})),
     Case("migrate org to isolated: a member in another org", 409, lambda c: j(
