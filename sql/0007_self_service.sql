@@ -250,6 +250,27 @@ CREATE POLICY member_delete ON tenantkit.org_domain_verifications FOR DELETE TO 
            AND (SELECT tenantkit.has_permission('tenantkit::can_update_org'))
            AND state = 'pending');
 
+-- --- 7. Idempotency keys of the backend API ------------------------------------
+
+-- A POST with an Idempotency-Key header is answered once; a retry with the same
+-- key (from the same integration key) gets the stored answer, and no duplicate.
+-- Scoped per integration key, so one credential never reads another's answers.
+-- Service role only; rows older than a day are ignored and replaced.
+CREATE TABLE tenantkit.idempotency_keys (
+    api_key_id       uuid NOT NULL REFERENCES tenantkit.api_keys ON DELETE CASCADE,
+    idempotency_key  text NOT NULL CHECK (length(idempotency_key) BETWEEN 1 AND 255),
+    request_hash     bytea NOT NULL,
+    -- NULL while the first request is still running.
+    status           integer,
+    response         bytea,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (api_key_id, idempotency_key)
+);
+ALTER TABLE tenantkit.idempotency_keys ENABLE ROW LEVEL SECURITY;
+CREATE POLICY service_all ON tenantkit.idempotency_keys AS PERMISSIVE FOR ALL
+    TO @service_role@ USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON tenantkit.idempotency_keys TO @service_role@;
+
 -- --- EXECUTE: nothing for PUBLIC; the end user's doors for the app role --------
 
 REVOKE ALL ON FUNCTION

@@ -26,6 +26,7 @@ __all__ = [
     "api_keys",
     "audit_log",
     "feature_flags",
+    "idempotency_keys",
     "invites",
     "memberships",
     "metadata",
@@ -165,6 +166,17 @@ invites = Table(
     Column("delivery_attempts", Integer, nullable=False),
     Column("delivery_error", Text),
     Column("delivered_at", _ts),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("api_key_id", _uuid, primary_key=True),
+    Column("idempotency_key", Text, primary_key=True),
+    Column("request_hash", LargeBinary, nullable=False),
+    Column("status", Integer),
+    Column("response", LargeBinary),
+    Column("created_at", _ts, nullable=False, server_default=FetchedValue()),
 )
 
 org_domain_verifications = Table(

@@ -41,7 +41,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "web": {"errors", "context", "tokens", "authz"},
     "selfservice": {"errors", "context", "tokens", "orgs", "web"},
     "server": {"errors", "context", "_strict_json", "database_roles", "migrate", "tokens",
-               "orgs", "events", "db", "selfservice"},
+               "orgs", "events", "db", "selfservice", "schema"},
     "testing": {"errors", "context", "database_roles", "sqlfiles", "migrate", "schema", "db",
                 "tokens", "tables", "doctor"},
     "cli": set(),  # loads each command by name, when invoked

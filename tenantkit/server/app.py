@@ -11,6 +11,7 @@ from tenantkit.server.auth import IntegrationKeys
 from tenantkit.server.deps import ServerState
 from tenantkit.server.errors import install_error_handlers
 from tenantkit.server.guard import DEFAULT_MAX_BODY_BYTES, RequestGuard, check_max_body_bytes
+from tenantkit.server.idempotency import IdempotencyKeys
 from tenantkit.server.ratelimit import RateLimit, RateLimiter
 from tenantkit.server.routes import events, extensions, invites, orgs, tokens, users
 from tenantkit.tokens import TokenIssuer
@@ -51,6 +52,8 @@ def create_app(
         dns_resolver=dns_resolver,
     )
     install_error_handlers(app)
+    # Inside the guard (added first, so it runs second): the body it reads is bounded.
+    app.add_middleware(IdempotencyKeys)
     app.add_middleware(RequestGuard, max_body_bytes=check_max_body_bytes(max_body_bytes))
     for module in (orgs, users, invites, tokens, extensions, events):
         app.include_router(module.router)
