@@ -130,3 +130,22 @@ def test_a_new_record_field_reaches_the_wire_unedited() -> None:
     model = record_model("Planned", Planned)
     assert "plan" in model.model_fields
     assert model.model_fields["created_at"].annotation is int  # datetimes go out as seconds
+
+
+def test_org_info_only_with_include_orgs_and_updates_answer_empty(
+    client: TestClient, orgs: TwoOrgs
+) -> None:
+    a = orgs.a
+    plain = client.get(f"{V1}/user/{a.owner_id}").json()
+    assert "org_id_to_org_info" not in plain and "role_in_org" not in plain
+    full = client.get(f"{V1}/user/{a.owner_id}", params={"include_orgs": "true"}).json()
+    assert a.org_id in full["org_id_to_org_info"]
+    batch = client.post(f"{V1}/user/user_ids", json={"user_ids": [a.owner_id]}).json()
+    assert "org_id_to_org_info" not in batch[a.owner_id]
+    members = client.get(f"{V1}/user/org/{a.org_id}").json()["users"]
+    assert all("org_id_to_org_info" not in u and "role_in_org" in u for u in members)
+    # PropelAuth answers the user updates with an empty object
+    assert client.put(f"{V1}/user/{a.owner_id}", json={"first_name": "Ada"}).json() == {}
+    assert client.get(f"{V1}/user/{a.owner_id}").json()["first_name"] == "Ada"
+    moved = f"moved-{uuid.uuid4().hex[:6]}@example.com"
+    assert client.put(f"{V1}/user/{a.owner_id}/email", json={"new_email": moved}).json() == {}

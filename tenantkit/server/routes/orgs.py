@@ -135,7 +135,8 @@ def disallow_saml(org_id: OrgId, api: ApiDep) -> s.Ok:
     return s.Ok()
 
 
-@router.get("/user/org/{org_id}", response_model=s.UsersPage, summary="Users in an org")
+@router.get("/user/org/{org_id}", response_model=s.UsersPage, response_model_exclude_unset=True,
+            summary="Users in an org")
 def users_in_org(
     org_id: OrgId,
     api: ApiDep,
