@@ -271,6 +271,11 @@ CREATE POLICY service_all ON tenantkit.idempotency_keys AS PERMISSIVE FOR ALL
     TO @service_role@ USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE, DELETE ON tenantkit.idempotency_keys TO @service_role@;
 
+-- --- 8. Role descriptions (role mappings are edited at runtime by the backend) ---
+
+ALTER TABLE tenantkit.roles ADD COLUMN description text
+    CONSTRAINT roles_description_check CHECK (length(description) <= 1000);
+
 -- --- EXECUTE: nothing for PUBLIC; the end user's doors for the app role --------
 
 REVOKE ALL ON FUNCTION

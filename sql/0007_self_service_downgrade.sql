@@ -1,5 +1,6 @@
 -- tenantkit 0007 downgrade: drops what 0007_self_service.sql created.
 
+ALTER TABLE tenantkit.roles DROP COLUMN IF EXISTS description;
 DROP TABLE IF EXISTS tenantkit.idempotency_keys;
 DROP TABLE IF EXISTS tenantkit.org_domain_verifications;
 DROP TRIGGER IF EXISTS invites_refuse_isolated ON tenantkit.invites;

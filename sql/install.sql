@@ -2330,6 +2330,11 @@ CREATE POLICY service_all ON tenantkit.idempotency_keys AS PERMISSIVE FOR ALL
     TO "tenantkit_service" USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE, DELETE ON tenantkit.idempotency_keys TO "tenantkit_service";
 
+-- --- 8. Role descriptions (role mappings are edited at runtime by the backend) ---
+
+ALTER TABLE tenantkit.roles ADD COLUMN description text
+    CONSTRAINT roles_description_check CHECK (length(description) <= 1000);
+
 -- --- EXECUTE: nothing for PUBLIC; the end user's doors for the app role --------
 
 REVOKE ALL ON FUNCTION

@@ -78,6 +78,7 @@ roles = Table(
     Column("permissions", _texts, nullable=False),
     Column("is_internal", Boolean, nullable=False),
     Column("is_visible_to_end_user", Boolean, nullable=False),
+    Column("description", Text),
 )
 
 orgs = Table(

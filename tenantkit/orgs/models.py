@@ -286,6 +286,8 @@ class Role:
     permissions: tuple[str, ...] = ()
     is_internal: bool = False
     is_visible_to_end_user: bool = True
+    #: Shown in `GET /custom_role_mappings`.
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -308,6 +308,7 @@ class RoleIn(Request):
     permissions: list[str] = []
     is_internal: bool = False
     is_visible_to_end_user: bool = True
+    description: str | None = None
 
 
 class CreateRoleMapping(Request):
@@ -322,6 +323,24 @@ class RoleOut(FromRecord):
     permissions: list[str]
     is_internal: bool
     is_visible_to_end_user: bool
+    description: str | None
+
+
+class AddRole(Request):
+    name: str = Field(min_length=1, max_length=100)
+    rank: int | None = Field(default=None, ge=1, le=1000)
+    permissions: list[str] = Field(default_factory=list, max_length=200)
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class UpdateRole(Request):
+    new_name: str | None = Field(default=None, min_length=1, max_length=100)
+    permissions: list[str] | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class ReorderRoles(Request):
+    roles: list[str] = Field(min_length=1, max_length=1000)
 
 
 class CustomRoleMapping(FromRecord):

@@ -121,6 +121,13 @@ def _webhook(c: Ctx) -> str:
     return str(created["endpoint_id"])
 
 
+def _mapping(c: Ctx) -> str:
+    name = f"m-{c.tag}"
+    c.ok("POST", f"{V1}/custom_role_mappings", json={
+        "custom_role_mapping_name": name, "roles": [{"name": "Boss"}, {"name": "Staff"}]})
+    return name
+
+
 CASES = [
     # --- orgs -----------------------------------------------------------------------
     Case("create org", 201, lambda c: j("POST", f"{V1}/org/", {
@@ -327,6 +334,25 @@ CASES = [
         "POST", f"{V1}/accept_invite", {"token": "t", "user_id": "x"}), "user_id"),
     # --- role mappings ---------------------------------------------------------------------
     Case("role mappings", 200, lambda c: j("GET", f"{V1}/custom_role_mappings")),
+    Case("add a role", 200, lambda c: j(
+        "POST", f"{V1}/custom_role_mappings/{_mapping(c)}/roles",
+        {"name": "Lead", "rank": 2, "description": "runs a team"})),
+    Case("add a role: unknown mapping", 404, lambda c: j(
+        "POST", f"{V1}/custom_role_mappings/nobody-{c.tag}/roles", {"name": "Lead"})),
+    Case("update a role", 200, lambda c: j(
+        "PUT", f"{V1}/custom_role_mappings/{_mapping(c)}/roles/Staff",
+        {"new_name": "Crew", "permissions": ["app::read"]})),
+    Case("update a role: unknown role", 404, lambda c: j(
+        "PUT", f"{V1}/custom_role_mappings/{_mapping(c)}/roles/Ghost", {"description": "x"})),
+    Case("reorder roles", 200, lambda c: j(
+        "PUT", f"{V1}/custom_role_mappings/{_mapping(c)}/order", {"roles": ["Staff", "Boss"]})),
+    Case("reorder roles: not every role", 400, lambda c: j(
+        "PUT", f"{V1}/custom_role_mappings/{_mapping(c)}/order", {"roles": ["Boss"]})),
+    Case("delete a role", 200, lambda c: j(
+        "DELETE", f"{V1}/custom_role_mappings/{_mapping(c)}/roles/Staff")),
+    Case("delete a role: the last one", 409, lambda c: (
+        c.ok("DELETE", f"{V1}/custom_role_mappings/{(name := _mapping(c))}/roles/Staff"),
+        j("DELETE", f"{V1}/custom_role_mappings/{name}/roles/Boss"))[1]),
     Case("create role mapping", 200, lambda c: j("POST", f"{V1}/custom_role_mappings", {
         "custom_role_mapping_name": f"m{c.tag}",
         "roles": [{"name": "Boss", "permissions": ["tenantkit::can_invite"]}, {"name": "Staff"}]})),
