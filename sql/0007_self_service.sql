@@ -276,6 +276,24 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON tenantkit.idempotency_keys TO @service_r
 ALTER TABLE tenantkit.roles ADD COLUMN description text
     CONSTRAINT roles_description_check CHECK (length(description) <= 1000);
 
+-- --- 9. last_active_at from real activity ---------------------------------------
+
+-- The bound user was active: stamp users.last_active_at (at most once a minute,
+-- so a busy user costs no write per request). Only the bound user, and the
+-- outbox ignores this column, so it sends no user.updated event.
+CREATE FUNCTION tenantkit.touch_current_user() RETURNS void
+    LANGUAGE plpgsql
+    SECURITY DEFINER
+    SET search_path = ''
+AS $$
+BEGIN
+    UPDATE tenantkit.users AS u SET last_active_at = pg_catalog.now()
+     WHERE u.user_id = tenantkit.current_user_id()
+       AND (u.last_active_at IS NULL
+            OR u.last_active_at < pg_catalog.now() - interval '1 minute');
+END
+$$;
+
 -- --- EXECUTE: nothing for PUBLIC; the end user's doors for the app role --------
 
 REVOKE ALL ON FUNCTION
@@ -284,7 +302,8 @@ REVOKE ALL ON FUNCTION
     tenantkit.record_invite_delivery(uuid, boolean, text),
     tenantkit.current_org_invite_deliveries(),
     tenantkit._refuse_isolated_invite(),
-    tenantkit.convert_org_to_isolated(uuid, text, jsonb)
+    tenantkit.convert_org_to_isolated(uuid, text, jsonb),
+    tenantkit.touch_current_user()
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tenantkit.convert_org_to_isolated(uuid, text, jsonb)
 TO @service_role@;
@@ -292,5 +311,6 @@ GRANT EXECUTE ON FUNCTION
     tenantkit.current_user_orgs(),
     tenantkit.decline_invite(text),
     tenantkit.record_invite_delivery(uuid, boolean, text),
-    tenantkit.current_org_invite_deliveries()
+    tenantkit.current_org_invite_deliveries(),
+    tenantkit.touch_current_user()
 TO @app_role@;

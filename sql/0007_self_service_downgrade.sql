@@ -6,6 +6,7 @@ DROP TABLE IF EXISTS tenantkit.org_domain_verifications;
 DROP TRIGGER IF EXISTS invites_refuse_isolated ON tenantkit.invites;
 
 DROP FUNCTION IF EXISTS
+    tenantkit.touch_current_user(),
     tenantkit.convert_org_to_isolated(uuid, text, jsonb),
     tenantkit._refuse_isolated_invite(),
     tenantkit.current_org_invite_deliveries(),

@@ -124,6 +124,9 @@ class SelfService:
         """
         with tenant_context(TenantContext(user_id, org_id)), self.engine.begin() as conn:
             management = Management(conn)
+            # A verified request is activity: last_active_at (and the LAST_ACTIVE
+            # orderings of the backend API) reflect it.
+            management.users.touch_current()
             if org_id != NO_ORG:
                 management.orgs.fetch(org_id)
             return work(management)

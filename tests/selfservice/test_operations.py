@@ -359,3 +359,25 @@ def test_the_database_decides_not_the_token(api: TestClient, auth: Headers, orgs
     superuser.execute("DELETE FROM tenantkit.memberships WHERE org_id = %s AND user_id = %s",
                       (a.org_id, a.member_id))
     refused(api.get(f"/orgs/{a.org_id}/invites", headers=headers), 404)
+
+
+def test_a_request_is_activity(api: TestClient, auth: Headers, orgs: TwoOrgs,
+                               superuser: Superuser) -> None:
+    me = orgs.a.member_id
+
+    def last_active() -> object:
+        row = superuser.execute("SELECT last_active_at FROM tenantkit.users WHERE user_id = %s",
+                                (me,)).fetchone()
+        assert row is not None
+        return row[0]
+
+    assert last_active() is None
+    api.get("/orgs", headers=auth(me))
+    first = last_active()
+    assert first is not None
+    api.get(f"/orgs/{orgs.a.org_id}", headers=auth(me))
+    assert last_active() == first  # at most one write a minute
+    others = superuser.execute("SELECT count(*) FROM tenantkit.users WHERE user_id = ANY(%s) "
+                               "AND last_active_at IS NOT NULL",
+                               ([orgs.a.owner_id, orgs.b.owner_id],)).fetchone()
+    assert others == (0,)  # only the requesting user

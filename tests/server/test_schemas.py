@@ -149,3 +149,15 @@ def test_org_info_only_with_include_orgs_and_updates_answer_empty(
     assert client.get(f"{V1}/user/{a.owner_id}").json()["first_name"] == "Ada"
     moved = f"moved-{uuid.uuid4().hex[:6]}@example.com"
     assert client.put(f"{V1}/user/{a.owner_id}/email", json={"new_email": moved}).json() == {}
+
+
+def test_email_lookup_honours_isolated_org_id(client: TestClient) -> None:
+    email = f"iso-{uuid.uuid4().hex[:6]}@example.com"
+    org = client.post(f"{V1}/org/", json={"name": "iso", "isolated": True}).json()
+    shared = client.post(f"{V1}/user/", json={"email": email}).json()["user_id"]
+    inside = client.post(f"{V1}/user/", json={"email": email,
+                                              "isolated_org_id": org["org_id"]}).json()
+    assert client.get(f"{V1}/user/email", params={"email": email}).json()["user_id"] == shared
+    found = client.get(f"{V1}/user/email", params={"email": email,
+                                                   "isolated_org_id": org["org_id"]}).json()
+    assert found["user_id"] == inside["user_id"] != shared

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from tenantkit.context import UUID_ANY_CASE
 from tenantkit.orgs import PageRequest, UserOrder
 from tenantkit.server import schemas as s
 from tenantkit.server._params import UserId
@@ -20,9 +21,14 @@ _IGNORED_ON_CREATE = ("send_email_to_confirm_email_address",
 
 @router.get("/email", response_model=s.UserMetadata, response_model_exclude_unset=True,
             summary="Fetch a user by email")
-def by_email(email: str, api: ApiDep, include_orgs: bool = False) -> s.UserMetadata:
+def by_email(email: str, api: ApiDep, include_orgs: bool = False,
+             isolated_org_id: Annotated[str | None, Query(pattern=f"^{UUID_ANY_CASE}$")] = None,
+             ) -> s.UserMetadata:
+    # PropelAuth: without isolated_org_id only users outside isolated orgs match.
     with api.management() as m:
-        return s.user_metadata(m.users.fetch_by_email(email, include_orgs=include_orgs))
+        return s.user_metadata(m.users.fetch_by_email(
+            email, include_orgs=include_orgs,
+            isolated_org_id=isolated_org_id.lower() if isolated_org_id else None))
 
 
 @router.get("/username", response_model=s.UserMetadata, response_model_exclude_unset=True,
