@@ -8,11 +8,18 @@ A retry with the same key and the same request gets that answer again, with
 `Idempotent-Replayed: true`; with a different request, or while the first is
 still running, a 409. 5xx answers are not kept (the retry runs again). Keys are
 kept a day. Without the header nothing changes.
+
+An answer that carries a secret shown once (an invite token, an API key, an
+access token, a webhook signing secret) is never stored: secrets are hashed or
+encrypted at rest everywhere else. Its retry is a 409 saying so, and still
+makes no duplicate.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from datetime import timedelta
 from typing import Any, Final
 
@@ -29,6 +36,9 @@ __all__ = ["HEADER", "IdempotencyKeys"]
 HEADER: Final = b"idempotency-key"
 KEEP_FOR: Final = timedelta(days=1)
 MAX_KEY_LENGTH: Final = 255
+#: Keys and values that mean an answer carries a secret shown once.
+_SECRET_KEYS: Final = frozenset({"token", "secret", "access_token", "api_key_token"})
+_SECRET_VALUE: Final = re.compile(r"^(?:tk_(?:inv|int|org|usr)_|whsec_|eyJ[\w-]+\.eyJ)")
 
 
 class IdempotencyKeys:
@@ -139,7 +149,10 @@ def _claim(engine: Any, api_key_id: str | None, key: str,
         return 409, Conflict("this Idempotency-Key was used for a different request")
     if row.status is None:
         return 409, Conflict("a request with this Idempotency-Key is still running; retry later")
-    return int(row.status), bytes(row.response or b"")
+    if row.response is None:
+        return 409, Conflict("the first answer to this Idempotency-Key carried a secret shown "
+                             "once, which is not kept; the request is not run again")
+    return int(row.status), bytes(row.response)
 
 
 def _finish(engine: Any, api_key_id: str | None, key: str, status: int, body: bytes) -> None:
@@ -148,12 +161,31 @@ def _finish(engine: Any, api_key_id: str | None, key: str, status: int, body: by
         if status >= 500:  # not an answer to keep: the retry runs again
             conn.execute(delete(ik).where(*where, ik.c.status.is_(None)))
         else:
-            conn.execute(update(ik).where(*where).values(status=status, response=body))
+            kept = None if _carries_secret(body) else body
+            conn.execute(update(ik).where(*where).values(status=status, response=kept))
+
+
+def _carries_secret(body: bytes) -> bool:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return False
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in _SECRET_KEYS and isinstance(item, str) and item:
+                    return True
+                pending.append(item)
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and _SECRET_VALUE.match(value):
+            return True
+    return False
 
 
 def _json(error: TenantkitError) -> bytes:
-    import json
-
     return json.dumps(error.to_dict()).encode()
 
 

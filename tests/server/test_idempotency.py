@@ -66,3 +66,17 @@ def test_errors_are_answered_again_and_bad_keys_refused(client: TestClient,
     anonymous = TestClient(app).post(f"{V1}/org/", json={"name": "x"},
                                      headers={"Idempotency-Key": key})
     assert anonymous.status_code == 401
+
+
+def test_a_secret_in_the_answer_is_never_kept(client: TestClient, api_db: TestDatabase) -> None:
+    users = client.post(f"{V1}/user/", json={"email": f"{uuid.uuid4().hex[:8]}@example.com"})
+    key = uuid.uuid4().hex
+    body = {"user_id": users.json()["user_id"], "duration_in_minutes": 5}
+    first = client.post(f"{V1}/access_token", json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 200 and first.json()["access_token"]
+    again = client.post(f"{V1}/access_token", json=body, headers={"Idempotency-Key": key})
+    assert again.status_code == 409 and "secret" in again.json()["message"]
+    with psycopg.connect(api_db.conninfo("admin")) as conn:
+        row = conn.execute("SELECT status, response FROM tenantkit.idempotency_keys "
+                           "WHERE idempotency_key = %s", (key,)).fetchone()
+    assert row == (200, None)
