@@ -25,3 +25,5 @@ UPDATE tenantkit.invites SET state = 'revoked' WHERE state = 'declined';
 ALTER TABLE tenantkit.invites DROP CONSTRAINT invites_state_check;
 ALTER TABLE tenantkit.invites ADD CONSTRAINT invites_state_check
     CHECK (state IN ('pending', 'accepted', 'revoked', 'expired'));
+
+ALTER TABLE tenantkit.orgs DROP CONSTRAINT IF EXISTS orgs_org_id_check;

@@ -2068,6 +2068,13 @@ UPDATE tenantkit.alembic_version SET version_num='0004' WHERE tenantkit.alembic_
 --   record_invite_delivery(...)      the outcome of sending an invite, after commit;
 --   current_org_invite_deliveries()  those outcomes, for the bound org's inviters.
 
+-- --- 0. The nil UUID names no org ------------------------------------------------
+
+-- The end-user API binds org-less operations (my orgs, create an org, accept an
+-- invite) to the nil UUID: no org may ever have that id, whoever creates it.
+ALTER TABLE tenantkit.orgs ADD CONSTRAINT orgs_org_id_check
+    CHECK (org_id <> '00000000-0000-0000-0000-000000000000'::uuid);
+
 -- --- 1. Invites: declined, and delivery state ----------------------------------
 
 ALTER TABLE tenantkit.invites DROP CONSTRAINT invites_state_check;

@@ -381,3 +381,11 @@ def test_a_request_is_activity(api: TestClient, auth: Headers, orgs: TwoOrgs,
                                "AND last_active_at IS NOT NULL",
                                ([orgs.a.owner_id, orgs.b.owner_id],)).fetchone()
     assert others == (0,)  # only the requesting user
+
+
+def test_no_org_can_have_the_id_org_less_operations_bind(service_engine: Engine) -> None:
+    from tenantkit import InvalidField
+    from tenantkit.selfservice import NO_ORG
+
+    with pytest.raises(InvalidField, match="org_id"), service_engine.begin() as conn:
+        Management(conn, Actor.service()).orgs.create("Nil", org_id=NO_ORG)
