@@ -274,8 +274,8 @@ class PendingInvite(FromRecord):
     additional_roles_in_org: list[str]
     created_at: int
     expires_at: int
-    inviter_email: str | None
-    inviter_user_id: str | None
+    inviter_email: str | None = None
+    inviter_user_id: str | None = None
 
 
 class PendingInvitesPage(Paged):

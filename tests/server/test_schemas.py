@@ -27,10 +27,15 @@ def test_org_shape_and_ids(client: TestClient) -> None:
     assert org["url_safe_org_name"] == org["url_safe_org_slug"] == "shape-co"
     assert org["name"] == org["org_name"] == "Shape Co"
     assert client.get(f"{V1}/org/{org['org_id'].upper()}").json() == org
-    for key in ("can_setup_saml", "is_saml_configured", "is_saml_in_test_mode", "max_users",
+    for key in ("can_setup_saml", "is_saml_configured", "is_saml_in_test_mode",
                 "metadata", "domain", "extra_domains", "domain_autojoin", "domain_restrict",
-                "custom_role_mapping_name", "legacy_org_id", "password_rotation_enabled"):
+                "password_rotation_enabled"):
         assert key in org
+    # unset optional fields are omitted, not null (PropelAuth's types are not nullable)
+    for key in ("max_users", "custom_role_mapping_name", "legacy_org_id", "require_2fa_by"):
+        assert key not in org
+    limited = client.put(f"{V1}/org/{org['org_id']}", json={"max_users": 7}).json()
+    assert limited["max_users"] == 7
     user = client.post(f"{V1}/user/", json={"email": f"{uuid.uuid4().hex}@x.example"}).json()
     assert UUID_V4.fullmatch(user["user_id"])
 

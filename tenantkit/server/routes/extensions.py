@@ -11,6 +11,7 @@ from tenantkit.orgs import PageRequest
 from tenantkit.orgs.dns import txt_values
 from tenantkit.server import schemas as s
 from tenantkit.server._params import ApiKeyId, OrgId
+from tenantkit.server._wire import OMIT_UNSET
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
 
@@ -123,13 +124,14 @@ def audit_log(
 # --- domains --------------------------------------------------------------------------
 
 
-@router.post("/org/{org_id}/domains", response_model=s.Org, summary="Add a domain")
+@router.post("/org/{org_id}/domains", response_model=s.Org, **OMIT_UNSET, summary="Add a domain")
 def add_domain(org_id: OrgId, body: s.AddDomain, api: ApiDep) -> s.Org:
     with api.management() as m:
         return s.Org.from_record(m.domains.add(org_id, body.domain))
 
 
-@router.delete("/org/{org_id}/domains/{domain}", response_model=s.Org, summary="Remove a domain")
+@router.delete("/org/{org_id}/domains/{domain}", response_model=s.Org, **OMIT_UNSET,
+               summary="Remove a domain")
 def remove_domain(org_id: OrgId, domain: str, api: ApiDep) -> s.Org:
     with api.management() as m:
         return s.Org.from_record(m.domains.remove(org_id, domain))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Path, Query
 
 from tenantkit.orgs import CreatedInvite, PageRequest, Role
 from tenantkit.server import schemas as s
+from tenantkit.server._wire import OMIT_UNSET
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
 
@@ -40,7 +41,7 @@ def invite_user_by_id(body: s.InviteById, api: ApiDep) -> s.CreatedInvite:
             expires_in=timedelta(days=body.expires_in_days)))
 
 
-@router.get("/pending_org_invites", response_model=s.PendingInvitesPage,
+@router.get("/pending_org_invites", response_model=s.PendingInvitesPage, **OMIT_UNSET,
             summary="Pending invites of an org, or of every org")
 def pending_invites(
     api: ApiDep,

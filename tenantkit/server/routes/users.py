@@ -10,6 +10,7 @@ from tenantkit.context import UUID_ANY_CASE
 from tenantkit.orgs import PageRequest, UserOrder
 from tenantkit.server import schemas as s
 from tenantkit.server._params import UserId
+from tenantkit.server._wire import OMIT_UNSET
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
 
@@ -89,7 +90,7 @@ def by_usernames(
     return {k: s.user_metadata(u) for k, u in found.items()}
 
 
-@router.post("/", response_model=s.CreatedUser, summary="Create a user")
+@router.post("/", response_model=s.CreatedUser, **OMIT_UNSET, summary="Create a user")
 def create_user(body: s.CreateUser, api: ApiDep) -> s.CreatedUser:
     fields = body.model_dump(exclude=set(_IGNORED_ON_CREATE))
     with api.management() as m:
