@@ -36,7 +36,7 @@ from tenantkit.orgs.models import (
     UserOrg,
 )
 from tenantkit.orgs.orgs import OrgOrder, Orgs
-from tenantkit.orgs.paging import PageRequest
+from tenantkit.orgs.paging import CursorRequest, PageRequest
 from tenantkit.orgs.roles import RoleMappings
 from tenantkit.orgs.settings import ProjectSettings
 from tenantkit.orgs.users import UserOrder, Users
@@ -52,6 +52,7 @@ __all__ = [
     "AuditLog",
     "CreatedApiKey",
     "CreatedInvite",
+    "CursorRequest",
     "DomainVerification",
     "Domains",
     "FeatureFlag",

@@ -68,6 +68,9 @@ class Page(Generic[T]):
     total: int
     page_number: int
     page_size: int
+    #: Cursor paging only: the cursors of the pages before and after (None: nothing there).
+    before: str | None = None
+    after: str | None = None
 
     @property
     def has_more(self) -> bool:

@@ -41,7 +41,13 @@ from tenantkit.orgs._validate import (
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited, json_value
 from tenantkit.orgs.models import ORG_RULES, ORG_UPDATABLE, Org, Page
-from tenantkit.orgs.paging import PageRequest, fetch_page
+from tenantkit.orgs.paging import (
+    CursorRequest,
+    PageRequest,
+    fetch_cursor_page,
+    fetch_page,
+    row_cursor,
+)
 from tenantkit.orgs.roles import RoleMappings
 from tenantkit.schema import orgs
 
@@ -154,10 +160,13 @@ class Orgs:
         domain: str | None = None,
         legacy_org_id: str | None = None,
         with_total: bool = True,
+        cursor: CursorRequest | None = None,
     ) -> Page[Org]:
         """Orgs matching every given filter (name: case-insensitive substring).
 
         `with_total=False` skips counting the matches (`total` is then -1).
+        With `cursor`, the page is the one before or after a cursor instead of a
+        page number (`Page.before` / `Page.after` carry the next cursors).
         """
         page = page or PageRequest()
         if order_by not in ORG_ORDERS:
@@ -175,11 +184,28 @@ class Orgs:
             where.append(o.c.legacy_org_id == check_text("legacy_org_id", legacy_org_id))
         keys = ([o.c.name, o.c.org_id] if order_by == "NAME"
                 else [o.c.created_at, o.c.org_id])
+        descending = order_by == "CREATED_AT_DESC"
+        if cursor is not None:
+            found, before, after = fetch_cursor_page(
+                self._conn, columns=list(o.c), from_=o, where=where, keys=keys,
+                descending=descending, cursor=cursor)
+            total = -1
+            if with_total:
+                total = int(run(self._conn, select(func.count()).select_from(o)
+                                .where(*where)).scalar_one())
+            return Page([Org.from_row(r) for r in found], total, 0, cursor.limit,
+                        before=before, after=after)
         rows, total = fetch_page(
             self._conn, columns=list(o.c), from_=o, where=where, keys=keys,
-            descending=order_by == "CREATED_AT_DESC", page=page, with_total=with_total,
+            descending=descending, page=page, with_total=with_total,
         )
-        return Page([Org.from_row(r) for r in rows], total, page.page_number, page.page_size)
+        result = Page([Org.from_row(r) for r in rows], total, page.page_number, page.page_size)
+        if not rows:
+            return result
+        # The cursors around a numbered page, so a client may go on by cursor.
+        return Page(result.items, total, page.page_number, page.page_size,
+                    before=row_cursor(rows[0], keys) if page.page_number else None,
+                    after=row_cursor(rows[-1], keys) if result.has_more else None)
 
     def update(self, org_id: str, **changes: Any) -> Org:
         """Change the given fields (see UPDATABLE); None clears an optional field."""

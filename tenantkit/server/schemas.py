@@ -107,6 +107,17 @@ class OrgQuery(Request):
     name: str | None = None
     legacy_org_id: str | None = None
     domain: str | None = None
+    #: Cursor paging (WorkOS's): the page after or before a cursor a list gave;
+    #: page_size is the limit and page_number is ignored.
+    before: str | None = Field(None, max_length=500)
+    after: str | None = Field(None, max_length=500)
+
+
+class ListMetadata(Response):
+    """Cursors of the pages before and after this one (absent: nothing there)."""
+
+    before: str | None = None
+    after: str | None = None
 
 
 class OrgQueryResult(Paged):
@@ -114,6 +125,7 @@ class OrgQueryResult(Paged):
 
     orgs: list[Org]
     total_orgs: int
+    list_metadata: ListMetadata | None = None
 
 
 # --- members --------------------------------------------------------------------

@@ -45,7 +45,8 @@ def test_query_by_get_and_post_agree(client: TestClient, orgs: TwoOrgs) -> None:
     by_get = client.get(f"{V1}/org/query", params=params).json()
     by_post = client.post(f"{V1}/org/query", json=params).json()
     assert by_get == by_post
-    assert set(by_get) == {"orgs", "total_orgs", "current_page", "page_size", "has_more_results"}
+    assert set(by_get) == {"orgs", "total_orgs", "current_page", "page_size", "has_more_results",
+                           "list_metadata"}  # the cursors around the page (WorkOS)
     assert by_get["current_page"] == 1 and len(by_get["orgs"]) <= 3
 
 
@@ -166,3 +167,24 @@ def test_email_lookup_honours_isolated_org_id(client: TestClient) -> None:
     found = client.get(f"{V1}/user/email", params={"email": email,
                                                    "isolated_org_id": org["org_id"]}).json()
     assert found["user_id"] == inside["user_id"] != shared
+
+
+def test_org_query_pages_by_cursor(client: TestClient) -> None:
+    tag = f"cur{uuid.uuid4().hex[:6]}"
+    for i in range(5):
+        client.post(f"{V1}/org/", json={"name": f"{tag} {i}"})
+    query = {"name": tag, "order_by": "NAME", "page_size": 2}
+    page = client.get(f"{V1}/org/query", params=query).json()  # page numbers, as PropelAuth
+    names = [o["name"] for o in page["orgs"]]
+    assert "before" not in page["list_metadata"]
+    while "after" in page["list_metadata"]:  # then by cursor, as WorkOS
+        page = client.post(f"{V1}/org/query",
+                           json={**query, "after": page["list_metadata"]["after"]}).json()
+        names += [o["name"] for o in page["orgs"]]
+    assert names == [f"{tag} {i}" for i in range(5)]
+    assert page["has_more_results"] is False
+    back = client.get(f"{V1}/org/query",
+                      params={**query, "before": page["list_metadata"]["before"]}).json()
+    assert [o["name"] for o in back["orgs"]] == [f"{tag} 2", f"{tag} 3"]
+    bad = client.get(f"{V1}/org/query", params={"after": "junk"})
+    assert bad.status_code == 400 and "after" in bad.json()["fields"]
