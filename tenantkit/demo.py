@@ -114,8 +114,9 @@ class Tour:
         response = self.client.request(method, path, headers=headers, json=json)
         actual = str(response.status_code)
         body = response.json() if response.content else None
-        if count_rows and response.status_code == 200 and isinstance(body, list):
-            actual += f", {len(body)} rows"
+        if count_rows and response.status_code == 200:
+            listed = body.get("orgs") if isinstance(body, dict) else body
+            actual += f", {len(listed) if isinstance(listed, list) else 0} rows"
         if count_checkouts:
             actual += f", {self.checkouts() - before} pool checkouts"
         self.rows.append(Row(who, org, action, expected, actual))
@@ -184,7 +185,12 @@ class StillValid:
     token: str
 
 
-Step = Call | RemoveMember | StillValid
+@dataclass(frozen=True)
+class Delivered:
+    """The invite mailer got the invite; its accept link's token goes into {invite}."""
+
+
+Step = Call | RemoveMember | StillValid | Delivered
 
 _BAD_TOKENS = ("no token", "forged signature", "expired token", "garbage")
 
@@ -232,7 +238,35 @@ TOUR: tuple[Step, ...] = (
     # The control: a good token does take a connection.
     Call("admin@acme", "Acme", "list notes", "GET", "{acme}/notes", "admin@acme",
          "200, 1 pool checkouts", count_checkouts=True),
+    # Self-service org management (/api/self/v1): an invite accepted end to end.
+    Call("pat (in both)", "Acme", "invite someone (Member: no can_invite)", "POST",
+         "/api/self/v1/orgs/{acme_id}/invites", "pat", "403",
+         body={"email": "{globex_admin_email}", "role": "Member"}),
+    Call("admin@acme", "Acme", "invite admin@globex", "POST",
+         "/api/self/v1/orgs/{acme_id}/invites", "admin@acme", "201",
+         body={"email": "{globex_admin_email}", "role": "Member"}),
+    Delivered(),
+    Call("admin@globex", "-", "my orgs", "GET", "/api/self/v1/orgs", "admin@globex",
+         "200, 1 rows", count_rows=True),
+    Call("admin@globex", "Acme", "accept the invite (link's token)", "POST",
+         "/api/self/v1/invites/accept", "admin@globex", "200", body={"token": "{invite}"}),
+    Call("admin@globex", "-", "my orgs", "GET", "/api/self/v1/orgs", "admin@globex",
+         "200, 2 rows", count_rows=True),
+    Call("admin@globex", "Acme", "accept again (single use)", "POST",
+         "/api/self/v1/invites/accept", "admin@globex", "409", body={"token": "{invite}"}),
+    Call("admin@globex", "Acme", "the members list, as a member now", "GET",
+         "/api/self/v1/orgs/{acme_id}/members", "admin@globex", "200"),
 )
+
+
+class Outbox:
+    """The demo's invite mailer: keeps every message (a real app sends mail)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    def send(self, message: Any) -> None:
+        self.messages.append(message)
 
 
 def _run_tour(
@@ -241,11 +275,23 @@ def _run_tour(
     tokens: dict[str, str],
     remove_member: Callable[[], None],
     verifier: TokenVerifier,
+    outbox: Outbox,
 ) -> None:
     orgs = {"acme": seed.acme.org_id, "globex": seed.globex.org_id}
     places = {name: f"/org/{org_id}" for name, org_id in orgs.items()}
+    places |= {"acme_id": seed.acme.org_id,
+               "globex_admin_email": seed.emails[seed.globex.admin_id]}
     for step in TOUR:
-        if isinstance(step, RemoveMember):
+        if isinstance(step, Delivered):
+            # Sent after the response, once the invite committed: wait for the mailer.
+            deadline = time.monotonic() + 10
+            while not outbox.messages and time.monotonic() < deadline:
+                time.sleep(0.02)
+            link = outbox.messages[-1].accept_url if outbox.messages else ""
+            places["invite"] = link.partition("token=")[2]
+            tour.note("invite mailer", "Acme", "  link delivered after commit",
+                      "tk_inv_...", places["invite"][:7] + "..." if link else "none")
+        elif isinstance(step, RemoveMember):
             remove_member()
             tour.note("org service", "Acme", "remove member@acme", "done", "done")
         elif isinstance(step, StillValid):
@@ -259,7 +305,10 @@ def _run_tour(
             body = tour.request(
                 step.who, step.org, step.action, step.method, step.path.format(**places),
                 None if step.token is None else tokens[step.token], step.expected,
-                json=step.body, count_rows=step.count_rows, count_checkouts=step.count_checkouts,
+                json=None if step.body is None else {
+                    k: v.format(**places) if isinstance(v, str) else v
+                    for k, v in step.body.items()},
+                count_rows=step.count_rows, count_checkouts=step.count_checkouts,
             )
             if step.foreign_to is not None:
                 foreign = [n for n in body or [] if n["org_id"] != orgs[step.foreign_to]]
@@ -437,7 +486,8 @@ def demo_command(database_url: str | None, serve: bool, port: int) -> None:
             }
         port = port or _free_port()
         url = f"http://127.0.0.1:{port}"
-        app = create_app(db.url("app"), verifier)
+        outbox = Outbox()
+        app = create_app(db.url("app"), verifier, invite_sender=outbox)
         with _step(f"serving the app with uvicorn at {url}"):
             http_server, thread = _serve(app, port)
 
@@ -449,7 +499,7 @@ def demo_command(database_url: str | None, serve: bool, port: int) -> None:
         with httpx.Client(base_url=url, timeout=30) as client:
             tour = Tour(client, _count_checkouts(app.state.engine))
             bad = _bad_tokens(issuer, verifier, tokens["owner@acme"], seeded.acme.owner_id)
-            _run_tour(tour, seeded, {**tokens, **bad}, remove_member, verifier)
+            _run_tour(tour, seeded, {**tokens, **bad}, remove_member, verifier, outbox)
         passed = tour.print()
         if not serve:
             _print_next(example, database_url)

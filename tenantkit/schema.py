@@ -26,9 +26,11 @@ __all__ = [
     "api_keys",
     "audit_log",
     "feature_flags",
+    "idempotency_keys",
     "invites",
     "memberships",
     "metadata",
+    "org_domain_verifications",
     "org_tombstones",
     "orgs",
     "role_mappings",
@@ -76,6 +78,7 @@ roles = Table(
     Column("permissions", _texts, nullable=False),
     Column("is_internal", Boolean, nullable=False),
     Column("is_visible_to_end_user", Boolean, nullable=False),
+    Column("description", Text),
 )
 
 orgs = Table(
@@ -160,6 +163,32 @@ invites = Table(
     Column("expires_at", _ts, nullable=False),
     Column("accepted_at", _ts),
     Column("accepted_by", _uuid),
+    Column("delivery_state", Text, nullable=False),
+    Column("delivery_attempts", Integer, nullable=False),
+    Column("delivery_error", Text),
+    Column("delivered_at", _ts),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("api_key_id", _uuid, primary_key=True),
+    Column("idempotency_key", Text, primary_key=True),
+    Column("request_hash", LargeBinary, nullable=False),
+    Column("status", Integer),
+    Column("response", LargeBinary),
+    Column("created_at", _ts, nullable=False, server_default=FetchedValue()),
+)
+
+org_domain_verifications = Table(
+    "org_domain_verifications",
+    metadata,
+    Column("org_id", _uuid, primary_key=True),
+    Column("domain", Text, primary_key=True),
+    Column("token", Text, nullable=False, server_default=FetchedValue()),
+    Column("state", Text, nullable=False, server_default=FetchedValue()),
+    Column("created_at", _ts, nullable=False, server_default=FetchedValue()),
+    Column("verified_at", _ts),
 )
 
 api_keys = Table(

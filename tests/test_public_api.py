@@ -27,6 +27,7 @@ PUBLIC = {
     "tenantkit.identity.webhooks.fastapi",
     "tenantkit.orgs",
     "tenantkit.schema",
+    "tenantkit.selfservice",
     "tenantkit.server",
     "tenantkit.testing",
     "tenantkit.web",

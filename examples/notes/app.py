@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import tenantkit
 from examples.notes.models import Note
 from tenantkit import Principal, TokenVerifier
+from tenantkit.selfservice import InviteSender, create_router
 from tenantkit.web import TenantMiddleware, UserAndOrgMemberInfo, path_param
 from tenantkit.web.fastapi import TenantKit
 
@@ -51,8 +52,13 @@ def _out(note: Note) -> NoteOut:
     )
 
 
-def create_app(database_url: str | URL, verifier: TokenVerifier, *, pool_size: int = 5) -> FastAPI:
-    """The app, on an app-role database URL (`postgresql+psycopg://...`)."""
+def create_app(
+    database_url: str | URL, verifier: TokenVerifier, *, pool_size: int = 5,
+    invite_sender: InviteSender | None = None,
+) -> FastAPI:
+    """The app, on an app-role database URL (`postgresql+psycopg://...`), with
+    tenantkit's self-service org management at /api/self/v1 (invites go to
+    `invite_sender`, by default the console)."""
     engine = tenantkit.create_engine(database_url, pool_size=pool_size, max_overflow=0)
 
     @asynccontextmanager
@@ -71,6 +77,12 @@ def create_app(database_url: str | URL, verifier: TokenVerifier, *, pool_size: i
         org_id=path_param("/org/{org_id}"),
         public_paths=["/healthz"],
     )
+
+    # Self-service org management: the same verifier (and TenantMiddleware's
+    # principal), the same app-role engine; the database decides every operation.
+    app.include_router(create_router(tk, engine, sender=invite_sender,
+                                     accept_url="http://127.0.0.1/invites/accept?token={token}"),
+                       prefix="/api/self/v1")
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from tenantkit.migrate import run_sql_files
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

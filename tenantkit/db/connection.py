@@ -399,6 +399,15 @@ class _TenantBinding:
             pgconn.exit_pipeline_mode()
         for result in results:
             if result.status == _FATAL:
+                if result.error_field(_SQLSTATE) == b"42P05" and prepare_now:
+                    # Already prepared on the server although not in our set: the
+                    # set was emptied after a DEALLOCATE ALL that psycopg queued
+                    # (it sends one after a ROLLBACK when it holds prepared
+                    # statements) and statements prepared since then survived.
+                    self._tk_prepared |= {statement.name}
+                    if pgconn.transaction_status != _IDLE:
+                        yield from _psycopg.exec_command(self, b"ROLLBACK")
+                    return (yield from self._begin_with(begin, statement, params))
                 if result.error_field(_SQLSTATE) == b"26000" and self._tk_prepared:
                     # Our prepared statements are gone (DISCARD ALL, DEALLOCATE ALL):
                     # prepare again.

@@ -20,8 +20,10 @@ from tenantkit.orgs.models import (
     AuditEntry,
     CreatedApiKey,
     CreatedInvite,
+    DomainVerification,
     FeatureFlag,
     Invite,
+    InviteDelivery,
     Member,
     Membership,
     Org,
@@ -31,9 +33,10 @@ from tenantkit.orgs.models import (
     RoleMapping,
     Settings,
     User,
+    UserOrg,
 )
 from tenantkit.orgs.orgs import OrgOrder, Orgs
-from tenantkit.orgs.paging import PageRequest
+from tenantkit.orgs.paging import CursorRequest, PageRequest
 from tenantkit.orgs.roles import RoleMappings
 from tenantkit.orgs.settings import ProjectSettings
 from tenantkit.orgs.users import UserOrder, Users
@@ -49,10 +52,13 @@ __all__ = [
     "AuditLog",
     "CreatedApiKey",
     "CreatedInvite",
+    "CursorRequest",
+    "DomainVerification",
     "Domains",
     "FeatureFlag",
     "FeatureFlags",
     "Invite",
+    "InviteDelivery",
     "Invites",
     "Management",
     "Member",
@@ -71,5 +77,6 @@ __all__ = [
     "Settings",
     "User",
     "UserOrder",
+    "UserOrg",
     "Users",
 ]

@@ -4,19 +4,29 @@
   (`Users.create(..., autojoin=True)` or `Users.autojoin`) with its last role;
 - restrict (`domain_restrict`): only matching emails may become members or be
   invited (enforced by the membership and invite triggers).
+
+Both use the org's domains only: set by the backend (which vouches for them), or
+verified by DNS. `request_verification` records a *pending* domain and its
+token; once `_tenantkit-verification.<domain>` has a TXT record with the token,
+`confirm` (backend work: the app role never marks a domain verified) moves it
+into the org's domains.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, literal, select, update
+from collections.abc import Sequence
 
-from tenantkit.errors import InvalidField
+from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from tenantkit.errors import Forbidden, InvalidField, NotFound
 from tenantkit.orgs._db import Conn, missing_or_refused, run
 from tenantkit.orgs._validate import check_domain, check_id
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited
-from tenantkit.orgs.models import Org
+from tenantkit.orgs.models import DomainVerification, Org
 from tenantkit.orgs.orgs import Orgs
+from tenantkit.schema import org_domain_verifications as dv
 from tenantkit.schema import orgs
 
 __all__ = ["Domains"]
@@ -60,6 +70,59 @@ class Domains:
         changes = {k: v for k, v in (("domain_autojoin", autojoin),
                                      ("domain_restrict", restrict)) if v is not None}
         return Orgs(self._conn, self._actor).update(org_id, **changes)
+
+    # --- verification -------------------------------------------------------------
+
+    def request_verification(self, org_id: str, domain: str) -> DomainVerification:
+        """A pending domain and the token its TXT record must show (asking again: the same)."""
+        org_id, domain = check_id("org_id", org_id), check_domain("domain", domain)
+        run(self._conn, insert(dv).values(org_id=org_id, domain=domain)
+            .on_conflict_do_nothing(index_elements=[dv.c.org_id, dv.c.domain]))
+        return self.verification(org_id, domain)
+
+    def verification(self, org_id: str, domain: str) -> DomainVerification:
+        org_id, domain = check_id("org_id", org_id), check_domain("domain", domain)
+        row = run(self._conn, select(dv).where(dv.c.org_id == org_id,
+                                               dv.c.domain == domain)).one_or_none()
+        if row is None:
+            raise NotFound("domain verification not found")
+        return DomainVerification.from_row(row)
+
+    def verifications(self, org_id: str) -> list[DomainVerification]:
+        """The org's requested domains, pending and verified, by name."""
+        org_id = check_id("org_id", org_id)
+        rows = run(self._conn, select(dv).where(dv.c.org_id == org_id).order_by(dv.c.domain))
+        return [DomainVerification.from_row(r) for r in rows]
+
+    def withdraw(self, org_id: str, domain: str) -> None:
+        """Drop a pending domain request."""
+        org_id, domain = check_id("org_id", org_id), check_domain("domain", domain)
+        key = [dv.c.org_id == org_id, dv.c.domain == domain, dv.c.state == "pending"]
+        if run(self._conn, delete(dv).where(*key).returning(dv.c.domain)).first() is None:
+            raise missing_or_refused(self._conn, select(dv.c.domain).where(*key),
+                                     "pending domain")
+
+    def confirm(self, org_id: str, domain: str, txt_values: Sequence[str]) -> DomainVerification:
+        """Verified when `txt_values` (the DNS answer) holds the token; else still pending.
+
+        Backend work: the lookup happens outside the database, so the database
+        cannot check it, and an end user who could claim it could auto-join any
+        domain's new users into their org.
+        """
+        if self._actor.is_end_user:
+            raise Forbidden("marking a domain verified is backend work")
+        org_id, domain = check_id("org_id", org_id), check_domain("domain", domain)
+        row = run(self._conn, select(dv).where(dv.c.org_id == org_id, dv.c.domain == domain)
+                  .with_for_update()).one_or_none()
+        if row is None:
+            raise NotFound("domain verification not found")
+        found = DomainVerification.from_row(row)
+        if found.state == "verified" or found.token not in set(txt_values):
+            return found
+        run(self._conn, update(dv).where(dv.c.org_id == org_id, dv.c.domain == domain)
+            .values(state="verified", verified_at=func.now()))
+        self.add(org_id, domain)
+        return self.verification(org_id, domain)
 
     def _update(self, org_id: str, values: dict[str, object], action: str, domain: str) -> Org:
         stmt = audited(

@@ -21,7 +21,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, FromClause, and_, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    and_,
+    column,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.types import DateTime, Integer, Text
 
 from tenantkit.errors import Conflict, Forbidden, InvalidField, NotFound
 from tenantkit.orgs._db import Conn, missing_or_refused, run, uuid_param
@@ -30,7 +42,7 @@ from tenantkit.orgs._sources import invites_source, orgs_source, users_source
 from tenantkit.orgs._validate import check_email, check_id, check_role, check_roles, check_text
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited, json_value
-from tenantkit.orgs.models import CreatedInvite, Invite, Page
+from tenantkit.orgs.models import CreatedInvite, Invite, InviteDelivery, Page
 from tenantkit.orgs.paging import PageRequest, fetch_page
 from tenantkit.schema import invites, memberships, users
 
@@ -41,6 +53,9 @@ DEFAULT_EXPIRY: Final = timedelta(days=7)
 MAX_EXPIRY: Final = timedelta(days=90)
 MIN_EXPIRY: Final = timedelta(minutes=1)
 TOKEN_PREFIX: Final = "tk_inv_"  # noqa: S105 (a label, not a secret)
+#: What `Invites.list` filters on: pending (unexpired) or expired (pending, past its time).
+#: The backend sees accepted, revoked and declined invites too.
+INVITE_STATES: Final = ("pending", "expired", "accepted", "revoked", "declined")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +181,98 @@ class Invites:
             keys=[i.c.created_at, i.c.invite_id], descending=False, page=page,
         )
         return Page([Invite.from_row(r) for r in rows], total, page.page_number, page.page_size)
+
+    def list(
+        self, org_id: str, *, state: str = "pending", page: PageRequest | None = None
+    ) -> Page[Invite]:
+        """Invites of `org_id` in `state`, oldest first (see INVITE_STATES).
+
+        An end user's session sees only the bound org's pending invites (and
+        those that expired while pending), for a member who may invite.
+        """
+        if state not in INVITE_STATES:
+            raise InvalidField("state", f"must be one of {', '.join(INVITE_STATES)}")
+        page = page or PageRequest()
+        i, columns, from_ = _listing(self._actor)
+        where: list[ColumnElement[bool]] = [i.c.org_id == check_id("org_id", org_id)]
+        if state == "pending":
+            where.append(_pending(i))
+        elif state == "expired":
+            where += [i.c.state == "pending", i.c.expires_at <= func.now()]
+        else:
+            where.append(i.c.state == state)
+        rows, total = fetch_page(
+            self._conn, columns=columns, from_=from_, where=where,
+            keys=[i.c.created_at, i.c.invite_id], descending=False, page=page,
+        )
+        return Page([Invite.from_row(r) for r in rows], total, page.page_number, page.page_size)
+
+    def fetch(self, org_id: str, invite_id: str) -> Invite:
+        """One invite of `org_id` (NotFound when the caller cannot see it)."""
+        org_id, invite_id = check_id("org_id", org_id), check_id("invite_id", invite_id)
+        invite = self._fetch(invite_id)
+        if invite.org_id != org_id:
+            raise NotFound("invite not found")
+        return invite
+
+    def revoke_id(self, org_id: str, invite_id: str) -> None:
+        """Revoke the pending invite `invite_id` of `org_id`."""
+        self.revoke(org_id, self.fetch(org_id, invite_id).email)
+
+    def resend(self, org_id: str, invite_id: str, *,
+               expires_in: timedelta = DEFAULT_EXPIRY) -> CreatedInvite:
+        """Revoke a pending invite and issue a new one (a new token) with the same roles.
+
+        The old link stops working; only a member who may invite can do either half.
+        """
+        old = self.fetch(org_id, invite_id)
+        self.revoke(org_id, old.email)
+        return self.create(org_id, role=old.role, email=old.email,
+                           additional_roles=old.additional_roles, expires_in=expires_in)
+
+    def decline(self, token: str) -> str:
+        """The bound end user declines the invite `token` was sent with; its org's id."""
+        token = check_text("token", token, max_length=200)
+        if not token:
+            raise InvalidField("token", "is required")
+        if not self._actor.is_end_user:
+            raise Forbidden("only the invitee declines an invite")
+        found = run(self._conn, select(func.tenantkit.decline_invite(literal(token))))
+        return str(found.scalar_one())
+
+    def record_delivery(self, invite_id: str, *, sent: bool, error: str | None = None) -> None:
+        """Record one attempt to send the invite (in its own transaction, after commit)."""
+        invite_id = check_id("invite_id", invite_id)
+        if self._actor.is_end_user:
+            call = func.tenantkit.record_invite_delivery(
+                uuid_param(invite_id), literal(sent), literal(error, Text()))
+            if not run(self._conn, select(call)).scalar_one():
+                raise NotFound("invite not found")
+            return
+        stmt = (update(invites).where(invites.c.invite_id == invite_id).values(
+            delivery_state="sent" if sent else "failed",
+            delivery_attempts=invites.c.delivery_attempts + 1,
+            delivery_error=None if sent else (error or "")[:500],
+            delivered_at=func.now() if sent else None,
+        ).returning(invites.c.invite_id))
+        if run(self._conn, stmt).first() is None:
+            raise NotFound("invite not found")
+
+    def deliveries(self, org_id: str) -> dict[str, InviteDelivery]:
+        """Delivery outcomes of `org_id`'s pending invites, by invite id."""
+        org_id = check_id("org_id", org_id)
+        names = ("invite_id", "delivery_state", "delivery_attempts", "delivery_error",
+                 "delivered_at")
+        if self._actor.is_end_user:
+            source: FromClause = func.tenantkit.current_org_invite_deliveries().table_valued(
+                column("invite_id", PG_UUID(as_uuid=False)), column("delivery_state", Text()),
+                column("delivery_attempts", Integer()), column("delivery_error", Text()),
+                column("delivered_at", DateTime(timezone=True))).alias("d")
+            rows = run(self._conn, select(source))
+        else:
+            rows = run(self._conn, select(*(invites.c[n] for n in names)).where(
+                invites.c.org_id == org_id, invites.c.state == "pending"))
+        return {str(r._mapping["invite_id"]): InviteDelivery.from_row(r) for r in rows}
 
     def revoke(self, org_id: str, email: str) -> None:
         """Revoke the pending invite of `email` to `org_id`."""

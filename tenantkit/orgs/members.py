@@ -15,16 +15,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, delete, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    any_,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.types import DateTime, Text
 
-from tenantkit.errors import Forbidden, InvalidField
+from tenantkit.errors import Forbidden, InvalidField, NotFound
 from tenantkit.orgs._db import Conn, missing_or_refused, run
 from tenantkit.orgs._orginfo import member_infos
 from tenantkit.orgs._sources import users_source
 from tenantkit.orgs._validate import check_id, check_role, check_roles
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited, row_json
-from tenantkit.orgs.models import Member, Membership, Page, User
+from tenantkit.orgs.models import Member, Membership, Page, User, UserOrg
 from tenantkit.orgs.paging import PageRequest, fetch_page
 from tenantkit.schema import memberships
 
@@ -98,6 +112,31 @@ class Members:
         if row is None:
             raise self._refused(org_id, user_id)
         return Membership.from_row(row)
+
+    def detail(self, org_id: str, user_id: str) -> Member:
+        """One member with their profile (NotFound when the caller cannot see them)."""
+        membership = self.fetch(org_id, user_id)
+        people = users_source(self._actor, user_ids=[membership.user_id])
+        row = run(self._conn, select(people).where(
+            people.c.user_id == membership.user_id)).one_or_none()
+        if row is None:
+            raise NotFound("membership not found")
+        return Member(User.from_row(row), membership)
+
+    def of_current_user(self) -> list[UserOrg]:
+        """The bound end user's own memberships in every org, by org name.
+
+        Read through `tenantkit.current_user_orgs()`, which answers for the
+        bound user only (nothing without a binding, or for a disabled user).
+        """
+        if not self._actor.is_end_user:
+            raise Forbidden("only an end user's session has a current user")
+        source = func.tenantkit.current_user_orgs().table_valued(
+            column("org_id", PG_UUID(as_uuid=False)), column("org_name", Text()),
+            column("url_safe_org_name", Text()), column("role", Text()),
+            column("additional_roles", ARRAY(Text())), column("status", Text()),
+            column("joined_at", DateTime(timezone=True))).alias("mine")
+        return [UserOrg.from_row(r) for r in run(self._conn, select(source))]
 
     def list(
         self,

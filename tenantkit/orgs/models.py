@@ -36,8 +36,10 @@ __all__ = [
     "AuditEntry",
     "CreatedApiKey",
     "CreatedInvite",
+    "DomainVerification",
     "FeatureFlag",
     "Invite",
+    "InviteDelivery",
     "Member",
     "Membership",
     "Org",
@@ -47,6 +49,7 @@ __all__ = [
     "RoleMapping",
     "Settings",
     "User",
+    "UserOrg",
 ]
 
 T = TypeVar("T")
@@ -65,6 +68,9 @@ class Page(Generic[T]):
     total: int
     page_number: int
     page_size: int
+    #: Cursor paging only: the cursors of the pages before and after (None: nothing there).
+    before: str | None = None
+    after: str | None = None
 
     @property
     def has_more(self) -> bool:
@@ -221,6 +227,54 @@ class Invite:
 
 
 @dataclass(frozen=True, slots=True)
+class DomainVerification:
+    """A domain an org asked for: pending until its DNS TXT record shows `token`."""
+
+    org_id: str
+    domain: str
+    token: str
+    state: str
+    created_at: datetime
+    verified_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> DomainVerification:
+        return cls(**_fields(cls, row))
+
+
+@dataclass(frozen=True, slots=True)
+class InviteDelivery:
+    """How sending an invite went: pending (not tried), sent, or failed (with the error)."""
+
+    invite_id: str
+    delivery_state: str
+    delivery_attempts: int
+    delivery_error: str | None
+    delivered_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> InviteDelivery:
+        return cls(**_fields(cls, row))
+
+
+@dataclass(frozen=True, slots=True)
+class UserOrg:
+    """One of the bound user's own memberships, with its org's name and its status."""
+
+    org_id: str
+    org_name: str
+    url_safe_org_name: str
+    role: str
+    additional_roles: list[str]
+    status: str
+    joined_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> UserOrg:
+        return cls(**_fields(cls, row))
+
+
+@dataclass(frozen=True, slots=True)
 class CreatedInvite:
     """A new invite and its secret token, shown once (only its hash is stored)."""
 
@@ -235,6 +289,8 @@ class Role:
     permissions: tuple[str, ...] = ()
     is_internal: bool = False
     is_visible_to_end_user: bool = True
+    #: Shown in `GET /custom_role_mappings`.
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 
 from tenantkit.errors import Forbidden, InvalidField, NotFound
-from tenantkit.orgs._db import Conn, like_pattern, missing_or_refused, run
+from tenantkit.orgs._db import Conn, like_pattern, missing_or_refused, run, uuid_param
 from tenantkit.orgs._sources import from_function, orgs_source
 from tenantkit.orgs._validate import (
     check_domain,
@@ -41,7 +41,13 @@ from tenantkit.orgs._validate import (
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited, json_value
 from tenantkit.orgs.models import ORG_RULES, ORG_UPDATABLE, Org, Page
-from tenantkit.orgs.paging import PageRequest, fetch_page
+from tenantkit.orgs.paging import (
+    CursorRequest,
+    PageRequest,
+    fetch_cursor_page,
+    fetch_page,
+    row_cursor,
+)
 from tenantkit.orgs.roles import RoleMappings
 from tenantkit.schema import orgs
 
@@ -154,10 +160,13 @@ class Orgs:
         domain: str | None = None,
         legacy_org_id: str | None = None,
         with_total: bool = True,
+        cursor: CursorRequest | None = None,
     ) -> Page[Org]:
         """Orgs matching every given filter (name: case-insensitive substring).
 
         `with_total=False` skips counting the matches (`total` is then -1).
+        With `cursor`, the page is the one before or after a cursor instead of a
+        page number (`Page.before` / `Page.after` carry the next cursors).
         """
         page = page or PageRequest()
         if order_by not in ORG_ORDERS:
@@ -175,11 +184,28 @@ class Orgs:
             where.append(o.c.legacy_org_id == check_text("legacy_org_id", legacy_org_id))
         keys = ([o.c.name, o.c.org_id] if order_by == "NAME"
                 else [o.c.created_at, o.c.org_id])
+        descending = order_by == "CREATED_AT_DESC"
+        if cursor is not None:
+            found, before, after = fetch_cursor_page(
+                self._conn, columns=list(o.c), from_=o, where=where, keys=keys,
+                descending=descending, cursor=cursor)
+            total = -1
+            if with_total:
+                total = int(run(self._conn, select(func.count()).select_from(o)
+                                .where(*where)).scalar_one())
+            return Page([Org.from_row(r) for r in found], total, 0, cursor.limit,
+                        before=before, after=after)
         rows, total = fetch_page(
             self._conn, columns=list(o.c), from_=o, where=where, keys=keys,
-            descending=order_by == "CREATED_AT_DESC", page=page, with_total=with_total,
+            descending=descending, page=page, with_total=with_total,
         )
-        return Page([Org.from_row(r) for r in rows], total, page.page_number, page.page_size)
+        result = Page([Org.from_row(r) for r in rows], total, page.page_number, page.page_size)
+        if not rows:
+            return result
+        # The cursors around a numbered page, so a client may go on by cursor.
+        return Page(result.items, total, page.page_number, page.page_size,
+                    before=row_cursor(rows[0], keys) if page.page_number else None,
+                    after=row_cursor(rows[-1], keys) if result.has_more else None)
 
     def update(self, org_id: str, **changes: Any) -> Org:
         """Change the given fields (see UPDATABLE); None clears an optional field."""
@@ -208,6 +234,21 @@ class Orgs:
                 self._conn, select(orgs.c.org_id).where(orgs.c.org_id == org_id), "org"
             )
         return self.fetch(org_id) if self._actor.is_end_user else Org.from_row(row)
+
+    def convert_to_isolated(self, org_id: str) -> Org:
+        """Make an existing org isolated (backend work).
+
+        Refused (Conflict, naming them) while a member belongs to another org;
+        the members' accounts then exist only inside this org, its pending
+        invites are revoked, and it takes no invites from now on.
+        """
+        org_id = check_id("org_id", org_id)
+        if self._actor.is_end_user:
+            raise Forbidden("converting an org to isolated is backend work")
+        converted = from_function(orgs, func.tenantkit.convert_org_to_isolated(
+            uuid_param(org_id), literal(self._actor.kind),
+            json_value(self._actor.audit_metadata())))
+        return Org.from_row(run(self._conn, select(converted)).one())
 
     def delete(self, org_id: str) -> None:
         """Delete the org with its memberships, invites, keys, flags and tenant rows."""

@@ -28,7 +28,7 @@ from sqlalchemy import (
     update,
 )
 
-from tenantkit.errors import FeatureDisabled, InvalidField, NotFound
+from tenantkit.errors import FeatureDisabled, Forbidden, InvalidField, NotFound
 from tenantkit.orgs._db import Conn, like_pattern, missing_or_refused, run, uuid_param
 from tenantkit.orgs._orginfo import member_infos
 from tenantkit.orgs._sources import users_source
@@ -164,6 +164,12 @@ class Users:
     def fetch(self, user_id: str, *, include_orgs: bool = False) -> User:
         user_id = check_id("user_id", user_id)
         return self._one(lambda u: u.c.user_id == user_id, include_orgs, user_ids=[user_id])
+
+    def touch_current(self) -> None:
+        """The bound end user was active: stamp `last_active_at` (at most once a minute)."""
+        if not self._actor.is_end_user:
+            raise Forbidden("only an end user's session has a current user")
+        run(self._conn, select(func.tenantkit.touch_current_user()))
 
     def fetch_by_email(
         self, email: str, *, include_orgs: bool = False, isolated_org_id: str | None = None

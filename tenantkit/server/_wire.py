@@ -19,11 +19,12 @@ import operator
 import types
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Self, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Final, Self, Union, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, create_model
 
 __all__ = [
+    "OMIT_UNSET",
     "FromRecord",
     "Request",
     "Response",
@@ -33,6 +34,9 @@ __all__ = [
 ]
 
 _MISSING = object()
+
+#: Route options that omit a response's unset optional fields instead of sending null.
+OMIT_UNSET: Final[dict[str, Any]] = {"response_model_exclude_unset": True}
 
 
 class Request(BaseModel):
@@ -68,9 +72,19 @@ class FromRecord(Response):
                 value = cls.constants[name]
             else:
                 value = getattr(record, source, _MISSING)
+            # An optional field with no value stays unset: routes answer with
+            # `response_model_exclude_unset`, so it is omitted rather than null
+            # (PropelAuth's OpenAPI types these fields as not nullable).
+            if value is None and name not in values and _optional(cls, name):
+                continue
             if value is not _MISSING:
                 wired[name] = _wire(value, nested, many)
         return cls(**wired)
+
+
+def _optional(model: type[FromRecord], name: str) -> bool:
+    info = model.model_fields[name]
+    return not info.is_required() and info.default is None
 
 
 def _wire(value: Any, nested: type[FromRecord] | None, many: bool) -> Any:
@@ -145,10 +159,12 @@ def record_model(
         if field.name in omit:
             continue
         wire_type = _response_type(hints[field.name])
-        definitions[field.name] = (wire_type, ...)
+        # Optional fields may be absent (omitted when the record has no value).
+        default = None if _is_union(wire_type) and type(None) in get_args(wire_type) else ...
+        definitions[field.name] = (wire_type, default)
         for alias, source in aliases.items():
             if source == field.name:
-                definitions[alias] = (wire_type, ...)
+                definitions[alias] = (wire_type, default)
     constants = dict(constant or {})
     definitions.update({wire: (kind, ...) for wire, (kind, _value) in constants.items()})
     definitions.update(extra or {})

@@ -11,6 +11,7 @@ from tenantkit.server.auth import IntegrationKeys
 from tenantkit.server.deps import ServerState
 from tenantkit.server.errors import install_error_handlers
 from tenantkit.server.guard import DEFAULT_MAX_BODY_BYTES, RequestGuard, check_max_body_bytes
+from tenantkit.server.idempotency import IdempotencyKeys
 from tenantkit.server.ratelimit import RateLimit, RateLimiter
 from tenantkit.server.routes import events, extensions, invites, orgs, tokens, users
 from tenantkit.tokens import TokenIssuer
@@ -25,6 +26,7 @@ def create_app(
     rate_limit: RateLimit | None = None,
     key_cache_seconds: float = 5.0,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    dns_resolver: Any = None,
 ) -> FastAPI:
     """The backend API on `engine`, which must connect as the service role.
 
@@ -34,6 +36,7 @@ def create_app(
     max_body_bytes: larger request bodies are refused with 413 (default 1 MiB),
     counted as they arrive; see `tenantkit.server.guard` for every check made
     before a handler runs (hostile strings are 400, a hostile Authorization 401).
+    dns_resolver: a `dns.resolver.Resolver` for domain verification (default: the system's).
     """
     app = FastAPI(
         title="tenantkit backend API",
@@ -46,8 +49,11 @@ def create_app(
         keys=IntegrationKeys(engine, cache_seconds=key_cache_seconds),
         limiter=RateLimiter(rate_limit) if rate_limit is not None else None,
         issuer=issuer,
+        dns_resolver=dns_resolver,
     )
     install_error_handlers(app)
+    # Inside the guard (added first, so it runs second): the body it reads is bounded.
+    app.add_middleware(IdempotencyKeys)
     app.add_middleware(RequestGuard, max_body_bytes=check_max_body_bytes(max_body_bytes))
     for module in (orgs, users, invites, tokens, extensions, events):
         app.include_router(module.router)

@@ -25,7 +25,10 @@ from tenantkit.tokens import TokenIssuer
 from tenantkit.tokens.cli import DEFAULT_KEY_PATH
 from tenantkit.tokens.issuer import DEFAULT_ISSUER
 
-__all__ = ["create_integration_command", "serve_command"]
+__all__ = ["SELF_SERVICE_PREFIX", "create_integration_command", "serve_command"]
+
+#: Where `tenantkit serve` mounts the end-user API (tenantkit.selfservice).
+SELF_SERVICE_PREFIX = "/api/self/v1"
 
 def create_integration_key(service_url: str | sqlalchemy.URL, name: str) -> str:
     """A new integration API key (stored hashed); the secret is returned once."""
@@ -75,15 +78,27 @@ def _issuer(key_path: Path, issuer: str) -> TokenIssuer:
 @click.option("--max-body-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_BODY_BYTES,
               show_default=True, help="Larger request bodies are refused with 413.")
 @click.option("--no-key", is_flag=True, help="Do not create and print an integration key.")
+@click.option("--app-url", envvar="TENANTKIT_APP_DATABASE_URL", default=None,
+              help="App role's URL, for the self-service API (embedded: derived).")
+@click.option("--accept-url", default="http://localhost:8000/invites/accept?token={token}",
+              show_default=True, help="The frontend's invite accept page ({token} replaced).")
+@click.option("--smtp-host", default=None, help="Send invites by SMTP (default: the console).")
+@click.option("--smtp-port", default=25, show_default=True, type=int)
+@click.option("--smtp-from", default="invites@localhost", show_default=True)
 def serve_command(
     database_url: str | None, service_url: str | None, app_role: str, service_role: str,
     host: str, port: int, key_path: Path, issuer: str, rate_limit: int | None,
-    max_body_bytes: int, no_key: bool,
+    max_body_bytes: int, no_key: bool, app_url: str | None, accept_url: str,
+    smtp_host: str | None, smtp_port: int, smtp_from: str,
 ) -> None:
-    """Serve the PropelAuth-compatible backend API."""
+    """Serve the PropelAuth-compatible backend API and the self-service API."""
     import uvicorn
 
+    from tenantkit.db import create_engine
+    from tenantkit.selfservice import ConsoleInviteSender, InviteSender, SmtpInviteSender
+    from tenantkit.selfservice import create_app as create_self_service_app
     from tenantkit.server import RateLimit, create_app
+    from tenantkit.tokens import TokenVerifier
 
     try:
         roles = DatabaseRoles(app=app_role, service=service_role)
@@ -95,6 +110,7 @@ def serve_command(
             owner, service = stack.enter_context(embedded_database(roles))
             database_url = owner.render_as_string(hide_password=False)
             service_url = service.render_as_string(hide_password=False)
+            app_url = service.set(username=roles.app).render_as_string(hide_password=False)
         else:
             upgrade(normalize_url(database_url), roles=roles)
         serving = normalize_url(service_url or database_url)
@@ -105,9 +121,23 @@ def serve_command(
             click.echo(f"integration API key: {secret}")
         engine = sqlalchemy.create_engine(serving, pool_size=10, max_overflow=10)
         stack.callback(engine.dispose)
-        app = create_app(engine, issuer=_issuer(key_path, issuer),
+        signer = _issuer(key_path, issuer)
+        app = create_app(engine, issuer=signer,
                          rate_limit=RateLimit(rate_limit) if rate_limit else None,
                          max_body_bytes=max_body_bytes)
+        if app_url is not None:
+            # End users act on the app role, bound to them: RLS decides.
+            app_engine = create_engine(normalize_url(app_url), pool_size=10, max_overflow=10)
+            stack.callback(app_engine.dispose)
+            sender: InviteSender = (SmtpInviteSender(smtp_host, smtp_port, sender=smtp_from)
+                                    if smtp_host else ConsoleInviteSender())
+            app.mount(SELF_SERVICE_PREFIX, create_self_service_app(
+                TokenVerifier.for_issuer(signer), app_engine, sender=sender,
+                accept_url=accept_url))
+            click.echo(f"self-service API at {SELF_SERVICE_PREFIX} (OpenAPI at "
+                       f"{SELF_SERVICE_PREFIX}/openapi.json)", err=True)
+        else:
+            click.echo("no --app-url: the self-service API is not mounted", err=True)
         click.echo(f"serving on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
         # uvicorn re-raises SIGTERM after its graceful shutdown, with the handler it
         # found installed; make that an exit, so the embedded server is stopped too.

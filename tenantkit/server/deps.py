@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,6 +31,8 @@ class ServerState:
     keys: IntegrationKeys
     limiter: RateLimiter | None
     issuer: TokenIssuer | None
+    #: A `dns.resolver.Resolver` for domain verification (None: the system's).
+    dns_resolver: Any = None
 
 
 class Api:

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from tenantkit.context import UUID_ANY_CASE
 from tenantkit.orgs import OrgOrder, Orgs, models
+from tenantkit.orgs.dns import txt_name
 from tenantkit.server._wire import (
     FromRecord,
     Request,
@@ -106,6 +107,17 @@ class OrgQuery(Request):
     name: str | None = None
     legacy_org_id: str | None = None
     domain: str | None = None
+    #: Cursor paging (WorkOS's): the page after or before a cursor a list gave;
+    #: page_size is the limit and page_number is ignored.
+    before: str | None = Field(None, max_length=500)
+    after: str | None = Field(None, max_length=500)
+
+
+class ListMetadata(Response):
+    """Cursors of the pages before and after this one (absent: nothing there)."""
+
+    before: str | None = None
+    after: str | None = None
 
 
 class OrgQueryResult(Paged):
@@ -113,6 +125,7 @@ class OrgQueryResult(Paged):
 
     orgs: list[Org]
     total_orgs: int
+    list_metadata: ListMetadata | None = None
 
 
 # --- members --------------------------------------------------------------------
@@ -127,6 +140,10 @@ class MemberChange(Request):
 
 class MemberRef(Request):
     user_id: Id
+    org_id: Id
+
+
+class OrgRef(Request):
     org_id: Id
 
 
@@ -269,8 +286,8 @@ class PendingInvite(FromRecord):
     additional_roles_in_org: list[str]
     created_at: int
     expires_at: int
-    inviter_email: str | None
-    inviter_user_id: str | None
+    inviter_email: str | None = None
+    inviter_user_id: str | None = None
 
 
 class PendingInvitesPage(Paged):
@@ -303,6 +320,7 @@ class RoleIn(Request):
     permissions: list[str] = []
     is_internal: bool = False
     is_visible_to_end_user: bool = True
+    description: str | None = None
 
 
 class CreateRoleMapping(Request):
@@ -317,6 +335,24 @@ class RoleOut(FromRecord):
     permissions: list[str]
     is_internal: bool
     is_visible_to_end_user: bool
+    description: str | None
+
+
+class AddRole(Request):
+    name: str = Field(min_length=1, max_length=100)
+    rank: int | None = Field(default=None, ge=1, le=1000)
+    permissions: list[str] = Field(default_factory=list, max_length=200)
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class UpdateRole(Request):
+    new_name: str | None = Field(default=None, min_length=1, max_length=100)
+    permissions: list[str] | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class ReorderRoles(Request):
+    roles: list[str] = Field(min_length=1, max_length=1000)
 
 
 class CustomRoleMapping(FromRecord):
@@ -444,6 +480,23 @@ class AuditLogPage(Paged):
 
 class AddDomain(Request):
     domain: str
+
+
+class DomainVerification(FromRecord):
+    """A domain an org asked for; `verified` once its TXT record showed the token."""
+
+    org_id: str
+    domain: str
+    state: str
+    txt_record_name: str
+    txt_record_value: str
+    created_at: int
+    verified_at: int | None
+
+    @classmethod
+    def of(cls, record: models.DomainVerification) -> DomainVerification:
+        return cls.from_record(record, txt_record_name=txt_name(record.domain),
+                               txt_record_value=record.token)
 
 
 # --- webhook endpoints (a tenantkit extension) -----------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import psycopg
 import pytest
 
 from tenantkit import Conflict, Forbidden, InvalidField
@@ -101,7 +102,36 @@ def test_isolated_orgs(
         m.members.add(first.org_id, shared.user_id, "Member")
     with pytest.raises(InvalidField), service() as m:
         m.users.create(f"x{email}", isolated_org_id=seed.a.org_id)  # not an isolated org
-    with service() as m:  # an invite into an isolated org creates the user inside it
-        token = m.invites.create(second.org_id, email=email, role="Member").token
-        accepted = m.invites.accept(token)
-        assert accepted.user_id == two.user_id
+    # an isolated org takes no invites (PropelAuth's concepts): members are provisioned
+    with pytest.raises(Conflict, match="isolated org takes no invites"), service() as m:
+        m.invites.create(second.org_id, email=email, role="Member")
+
+
+def test_an_org_converts_to_isolated(
+    service: ServiceFactory, unique: Callable[[str], str], superuser: psycopg.Connection
+) -> None:
+    with service() as m:
+        org = m.orgs.create(unique("convert"))
+        other = m.orgs.create(unique("other"))
+        alone = m.users.create(f"{unique('alone')}@example.com")
+        both = m.users.create(f"{unique('both')}@example.com")
+        m.members.add(org.org_id, alone.user_id, "Owner")
+        m.members.add(org.org_id, both.user_id, "Member")
+        m.members.add(other.org_id, both.user_id, "Member")
+        m.invites.create(org.org_id, email=f"{unique('inv')}@example.com", role="Member")
+    with pytest.raises(Conflict, match=both.user_id), service() as m:
+        m.orgs.convert_to_isolated(org.org_id)  # names the member blocking it
+    with service() as m:
+        m.members.remove(other.org_id, both.user_id)
+        converted = m.orgs.convert_to_isolated(org.org_id)
+        assert converted.isolated
+        assert m.users.fetch(alone.user_id).isolated_org_id == org.org_id
+        assert m.invites.list_pending(org_id=org.org_id).items == []  # revoked
+    with pytest.raises(Conflict, match="isolated"), service() as m:
+        m.members.add(other.org_id, alone.user_id, "Member")  # cannot join another org now
+    with pytest.raises(Conflict, match="already"), service() as m:
+        m.orgs.convert_to_isolated(org.org_id)
+    [(kind,)] = superuser.execute(
+        "SELECT actor_kind FROM tenantkit.audit_log WHERE org_id = %s AND action = "
+        "'org.converted_to_isolated'", (org.org_id,)).fetchall()
+    assert kind == "service"

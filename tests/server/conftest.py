@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import dns.resolver
 import pytest
 import sqlalchemy
 from fastapi import FastAPI
@@ -54,7 +55,11 @@ def issuer() -> TokenIssuer:
 
 @pytest.fixture(scope="session")
 def app(api_engine: Engine, issuer: TokenIssuer) -> FastAPI:
-    return create_app(api_engine, issuer=issuer)
+    # Domain verification asks a DNS server that is not there (nothing verifies here;
+    # tests/selfservice/test_domain_verification.py runs a real one).
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers, resolver.port, resolver.lifetime = ["127.0.0.1"], 9, 0.3
+    return create_app(api_engine, issuer=issuer, dns_resolver=resolver)
 
 
 @pytest.fixture(scope="session")

@@ -162,7 +162,7 @@ def test_the_default_limit_serves_a_large_body(app: FastAPI, integration_key: st
     client = TestClient(app, headers={"Authorization": f"Bearer {integration_key}",
                                       "Content-Type": "application/json"})
     big = json.dumps({"name": "big", "metadata": {"blob": "x" * (DEFAULT_MAX_BODY_BYTES // 2)}})
-    assert client.post(f"{V1}/org/", content=big).status_code == 200
+    assert client.post(f"{V1}/org/", content=big).status_code == 201
     padded = b'{"page_size": 1}' + b" " * DEFAULT_MAX_BODY_BYTES
     assert client.post(f"{V1}/org/query", content=padded).status_code == 413
 
@@ -365,7 +365,7 @@ async def test_hostile_bodies_are_400(
 def test_free_text_keeps_tab_newline_and_return(client: TestClient) -> None:
     note = "line one\n\tline two\r\n"
     response = client.post(f"{V1}/org/", json={"name": "notes", "metadata": {"note": note}})
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     assert response.json()["metadata"] == {"note": note}
     response = client.post(f"{V1}/org/", json={"name": "line\none"})
     assert response.status_code == 400
@@ -391,7 +391,7 @@ def test_the_app_receives_the_body_it_would_have_read(client: TestClient) -> Non
     # The guard reads the body first; the handler must still see all of it, once.
     body = {"name": "replayed", "metadata": {"blob": "y" * 200_000}}
     response = client.post(f"{V1}/org/", json=body)
-    assert response.status_code == 200
+    assert response.status_code == 201
     assert response.json()["metadata"] == body["metadata"]
 
 

@@ -27,10 +27,15 @@ def test_org_shape_and_ids(client: TestClient) -> None:
     assert org["url_safe_org_name"] == org["url_safe_org_slug"] == "shape-co"
     assert org["name"] == org["org_name"] == "Shape Co"
     assert client.get(f"{V1}/org/{org['org_id'].upper()}").json() == org
-    for key in ("can_setup_saml", "is_saml_configured", "is_saml_in_test_mode", "max_users",
+    for key in ("can_setup_saml", "is_saml_configured", "is_saml_in_test_mode",
                 "metadata", "domain", "extra_domains", "domain_autojoin", "domain_restrict",
-                "custom_role_mapping_name", "legacy_org_id", "password_rotation_enabled"):
+                "password_rotation_enabled"):
         assert key in org
+    # unset optional fields are omitted, not null (PropelAuth's types are not nullable)
+    for key in ("max_users", "custom_role_mapping_name", "legacy_org_id", "require_2fa_by"):
+        assert key not in org
+    limited = client.put(f"{V1}/org/{org['org_id']}", json={"max_users": 7}).json()
+    assert limited["max_users"] == 7
     user = client.post(f"{V1}/user/", json={"email": f"{uuid.uuid4().hex}@x.example"}).json()
     assert UUID_V4.fullmatch(user["user_id"])
 
@@ -40,7 +45,8 @@ def test_query_by_get_and_post_agree(client: TestClient, orgs: TwoOrgs) -> None:
     by_get = client.get(f"{V1}/org/query", params=params).json()
     by_post = client.post(f"{V1}/org/query", json=params).json()
     assert by_get == by_post
-    assert set(by_get) == {"orgs", "total_orgs", "current_page", "page_size", "has_more_results"}
+    assert set(by_get) == {"orgs", "total_orgs", "current_page", "page_size", "has_more_results",
+                           "list_metadata"}  # the cursors around the page (WorkOS)
     assert by_get["current_page"] == 1 and len(by_get["orgs"]) <= 3
 
 
@@ -130,3 +136,55 @@ def test_a_new_record_field_reaches_the_wire_unedited() -> None:
     model = record_model("Planned", Planned)
     assert "plan" in model.model_fields
     assert model.model_fields["created_at"].annotation is int  # datetimes go out as seconds
+
+
+def test_org_info_only_with_include_orgs_and_updates_answer_empty(
+    client: TestClient, orgs: TwoOrgs
+) -> None:
+    a = orgs.a
+    plain = client.get(f"{V1}/user/{a.owner_id}").json()
+    assert "org_id_to_org_info" not in plain and "role_in_org" not in plain
+    full = client.get(f"{V1}/user/{a.owner_id}", params={"include_orgs": "true"}).json()
+    assert a.org_id in full["org_id_to_org_info"]
+    batch = client.post(f"{V1}/user/user_ids", json={"user_ids": [a.owner_id]}).json()
+    assert "org_id_to_org_info" not in batch[a.owner_id]
+    members = client.get(f"{V1}/user/org/{a.org_id}").json()["users"]
+    assert all("org_id_to_org_info" not in u and "role_in_org" in u for u in members)
+    # PropelAuth answers the user updates with an empty object
+    assert client.put(f"{V1}/user/{a.owner_id}", json={"first_name": "Ada"}).json() == {}
+    assert client.get(f"{V1}/user/{a.owner_id}").json()["first_name"] == "Ada"
+    moved = f"moved-{uuid.uuid4().hex[:6]}@example.com"
+    assert client.put(f"{V1}/user/{a.owner_id}/email", json={"new_email": moved}).json() == {}
+
+
+def test_email_lookup_honours_isolated_org_id(client: TestClient) -> None:
+    email = f"iso-{uuid.uuid4().hex[:6]}@example.com"
+    org = client.post(f"{V1}/org/", json={"name": "iso", "isolated": True}).json()
+    shared = client.post(f"{V1}/user/", json={"email": email}).json()["user_id"]
+    inside = client.post(f"{V1}/user/", json={"email": email,
+                                              "isolated_org_id": org["org_id"]}).json()
+    assert client.get(f"{V1}/user/email", params={"email": email}).json()["user_id"] == shared
+    found = client.get(f"{V1}/user/email", params={"email": email,
+                                                   "isolated_org_id": org["org_id"]}).json()
+    assert found["user_id"] == inside["user_id"] != shared
+
+
+def test_org_query_pages_by_cursor(client: TestClient) -> None:
+    tag = f"cur{uuid.uuid4().hex[:6]}"
+    for i in range(5):
+        client.post(f"{V1}/org/", json={"name": f"{tag} {i}"})
+    query = {"name": tag, "order_by": "NAME", "page_size": 2}
+    page = client.get(f"{V1}/org/query", params=query).json()  # page numbers, as PropelAuth
+    names = [o["name"] for o in page["orgs"]]
+    assert "before" not in page["list_metadata"]
+    while "after" in page["list_metadata"]:  # then by cursor, as WorkOS
+        page = client.post(f"{V1}/org/query",
+                           json={**query, "after": page["list_metadata"]["after"]}).json()
+        names += [o["name"] for o in page["orgs"]]
+    assert names == [f"{tag} {i}" for i in range(5)]
+    assert page["has_more_results"] is False
+    back = client.get(f"{V1}/org/query",
+                      params={**query, "before": page["list_metadata"]["before"]}).json()
+    assert [o["name"] for o in back["orgs"]] == [f"{tag} 2", f"{tag} 3"]
+    bad = client.get(f"{V1}/org/query", params={"after": "junk"})
+    assert bad.status_code == 400 and "after" in bad.json()["fields"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from tenantkit.orgs import PageRequest
+from tenantkit.orgs.dns import txt_values
 from tenantkit.server import schemas as s
 from tenantkit.server._params import ApiKeyId, OrgId
+from tenantkit.server._wire import OMIT_UNSET
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
 from tenantkit.tokens import bearer_token
@@ -125,13 +127,36 @@ def audit_log(
 # --- domains --------------------------------------------------------------------------
 
 
-@router.post("/org/{org_id}/domains", response_model=s.Org, summary="Add a domain")
+@router.post("/org/{org_id}/domains", response_model=s.Org, **OMIT_UNSET, summary="Add a domain")
 def add_domain(org_id: OrgId, body: s.AddDomain, api: ApiDep) -> s.Org:
     with api.management() as m:
         return s.Org.from_record(m.domains.add(org_id, body.domain))
 
 
-@router.delete("/org/{org_id}/domains/{domain}", response_model=s.Org, summary="Remove a domain")
+@router.delete("/org/{org_id}/domains/{domain}", response_model=s.Org, **OMIT_UNSET,
+               summary="Remove a domain")
 def remove_domain(org_id: OrgId, domain: str, api: ApiDep) -> s.Org:
     with api.management() as m:
         return s.Org.from_record(m.domains.remove(org_id, domain))
+
+
+@router.post("/org/{org_id}/domain_verifications", response_model=s.DomainVerification,
+             status_code=201, summary="Ask for a domain: pending until its TXT record shows")
+def request_domain_verification(org_id: OrgId, body: s.AddDomain,
+                                api: ApiDep) -> s.DomainVerification:
+    with api.management() as m:
+        return s.DomainVerification.of(m.domains.request_verification(org_id, body.domain))
+
+
+@router.post("/org/{org_id}/domain_verifications/{domain}/verify",
+             response_model=s.DomainVerification,
+             summary="Check the domain's DNS TXT record; verified domains join the org's domains")
+def verify_domain(org_id: OrgId, domain: Annotated[str, Path(max_length=253)],
+                  request: Request, api: ApiDep) -> s.DomainVerification:
+    with api.management() as m:
+        pending = m.domains.verification(org_id, domain)
+    # The lookup waits on the network: outside any transaction.
+    values = [] if pending.state == "verified" else txt_values(
+        pending.domain, request.app.state.tenantkit.dns_resolver)
+    with api.management() as m:
+        return s.DomainVerification.of(m.domains.confirm(org_id, pending.domain, values))

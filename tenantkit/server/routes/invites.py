@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 
 from tenantkit.orgs import CreatedInvite, PageRequest, Role
 from tenantkit.server import schemas as s
+from tenantkit.server._wire import OMIT_UNSET
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
 
@@ -40,7 +41,7 @@ def invite_user_by_id(body: s.InviteById, api: ApiDep) -> s.CreatedInvite:
             expires_in=timedelta(days=body.expires_in_days)))
 
 
-@router.get("/pending_org_invites", response_model=s.PendingInvitesPage,
+@router.get("/pending_org_invites", response_model=s.PendingInvitesPage, **OMIT_UNSET,
             summary="Pending invites of an org, or of every org")
 def pending_invites(
     api: ApiDep,
@@ -79,8 +80,53 @@ def role_mappings(api: ApiDep) -> s.CustomRoleMappings:
 @router.post("/custom_role_mappings", response_model=s.CustomRoleMapping,
              tags=["roles", "extensions"], summary="Create a role mapping (extension)")
 def create_role_mapping(body: s.CreateRoleMapping, api: ApiDep) -> s.CustomRoleMapping:
-    roles = [Role(r.name, i, tuple(r.permissions), r.is_internal, r.is_visible_to_end_user)
-             for i, r in enumerate(body.roles, start=1)]
+    roles = [Role(r.name, i, tuple(r.permissions), r.is_internal, r.is_visible_to_end_user,
+                  r.description) for i, r in enumerate(body.roles, start=1)]
     with api.management() as m:
         return s.CustomRoleMapping.from_record(m.role_mappings.create(
             body.custom_role_mapping_name, roles, multi_role=body.multi_role))
+
+
+_MAPPING = "/custom_role_mappings/{custom_role_mapping_name}"
+MappingName = Annotated[str, Path(min_length=1, max_length=100)]
+RoleName = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+@router.post(_MAPPING + "/roles", response_model=s.CustomRoleMapping,
+             tags=["roles", "extensions"], summary="Add a role to a mapping (extension)")
+def add_role(custom_role_mapping_name: MappingName, body: s.AddRole,
+             api: ApiDep) -> s.CustomRoleMapping:
+    with api.management() as m:
+        return s.CustomRoleMapping.from_record(m.role_mappings.add_role(
+            custom_role_mapping_name, body.name, rank=body.rank, permissions=body.permissions,
+            description=body.description))
+
+
+@router.put(_MAPPING + "/roles/{role}", response_model=s.CustomRoleMapping,
+            tags=["roles", "extensions"],
+            summary="Rename a role, or change its permissions or description (extension)")
+def update_role(custom_role_mapping_name: MappingName, role: RoleName, body: s.UpdateRole,
+                api: ApiDep) -> s.CustomRoleMapping:
+    with api.management() as m:
+        return s.CustomRoleMapping.from_record(m.role_mappings.update_role(
+            custom_role_mapping_name, role, new_name=body.new_name,
+            permissions=body.permissions, description=body.description))
+
+
+@router.put(_MAPPING + "/order", response_model=s.CustomRoleMapping,
+            tags=["roles", "extensions"], summary="Reorder a mapping's roles (extension)")
+def reorder_roles(custom_role_mapping_name: MappingName, body: s.ReorderRoles,
+                  api: ApiDep) -> s.CustomRoleMapping:
+    with api.management() as m:
+        return s.CustomRoleMapping.from_record(m.role_mappings.reorder(
+            custom_role_mapping_name, body.roles))
+
+
+@router.delete(_MAPPING + "/roles/{role}", response_model=s.CustomRoleMapping,
+               tags=["roles", "extensions"],
+               summary="Delete a role nobody holds (extension)")
+def delete_role(custom_role_mapping_name: MappingName, role: RoleName,
+                api: ApiDep) -> s.CustomRoleMapping:
+    with api.management() as m:
+        return s.CustomRoleMapping.from_record(m.role_mappings.delete_role(
+            custom_role_mapping_name, role))

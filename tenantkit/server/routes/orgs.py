@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from tenantkit.errors import FeatureDisabled
-from tenantkit.orgs import PageRequest
+from tenantkit.orgs import CursorRequest, PageRequest
 from tenantkit.server import schemas as s
 from tenantkit.server._params import OrgId
+from tenantkit.server._wire import OMIT_UNSET
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
 
@@ -19,25 +20,36 @@ router = APIRouter(prefix="/api/backend/v1", tags=["orgs"], responses=ERROR_RESP
 _UPDATE_FIELDS = {wire: name for name, wire in s.ORG_UPDATE_NAMES.items()}
 
 
-@router.post("/org/", response_model=s.Org, summary="Create an org")
+@router.post("/org/", response_model=s.Org, **OMIT_UNSET, status_code=201, summary="Create an org")
 def create_org(body: s.CreateOrg, api: ApiDep) -> s.Org:
     with api.management() as m:
         return s.Org.from_record(m.orgs.create(**body.model_dump()))
 
 
 def _query(api: ApiDep, q: s.OrgQuery) -> s.OrgQueryResult:
+    cursor = None
+    if q.before is not None or q.after is not None:
+        cursor = CursorRequest(q.page_size, after=q.after, before=q.before)
     with api.management() as m:
         page = m.orgs.query(page=PageRequest(q.page_size, q.page_number), order_by=q.order_by,
-                            name=q.name, domain=q.domain, legacy_org_id=q.legacy_org_id)
-    return s.OrgQueryResult.from_record(page)
+                            name=q.name, domain=q.domain, legacy_org_id=q.legacy_org_id,
+                            cursor=cursor)
+    metadata = s.ListMetadata(**{k: v for k, v in (("before", page.before),
+                                                   ("after", page.after)) if v})
+    if cursor is None:
+        return s.OrgQueryResult.from_record(page, list_metadata=metadata)
+    # Cursor pages: more results exactly when there is an `after` cursor.
+    return s.OrgQueryResult.from_record(page, has_more_results=page.after is not None,
+                                        list_metadata=metadata)
 
 
-@router.get("/org/query", response_model=s.OrgQueryResult, summary="Query orgs")
+@router.get("/org/query", response_model=s.OrgQueryResult, **OMIT_UNSET, summary="Query orgs")
 def query_orgs(api: ApiDep, q: Annotated[s.OrgQuery, Query()]) -> s.OrgQueryResult:
     return _query(api, q)
 
 
-@router.post("/org/query", response_model=s.OrgQueryResult, summary="Query orgs (JSON body)")
+@router.post("/org/query", response_model=s.OrgQueryResult, **OMIT_UNSET,
+             summary="Query orgs (JSON body)")
 def query_orgs_post(api: ApiDep, body: s.OrgQuery) -> s.OrgQueryResult:
     return _query(api, body)
 
@@ -79,13 +91,29 @@ def reactivate_user(body: s.MemberRef, api: ApiDep) -> s.Ok:
     return s.Ok()
 
 
-@router.get("/org/{org_id}", response_model=s.Org, summary="Fetch an org")
+@router.get("/org/external_id/{external_id}", response_model=s.Org, **OMIT_UNSET,
+            summary="Fetch an org by its external id")
+def fetch_org_by_external_id(
+    external_id: Annotated[str, Path(min_length=1, max_length=200)], api: ApiDep
+) -> s.Org:
+    with api.management() as m:
+        return s.Org.from_record(m.orgs.fetch_by_external_id(external_id))
+
+
+@router.post("/migrate_org_to_isolated", response_model=s.Org, **OMIT_UNSET,
+             summary="Convert an org to an isolated org")
+def migrate_org_to_isolated(body: s.OrgRef, api: ApiDep) -> s.Org:
+    with api.management() as m:
+        return s.Org.from_record(m.orgs.convert_to_isolated(body.org_id))
+
+
+@router.get("/org/{org_id}", response_model=s.Org, **OMIT_UNSET, summary="Fetch an org")
 def fetch_org(org_id: OrgId, api: ApiDep) -> s.Org:
     with api.management() as m:
         return s.Org.from_record(m.orgs.fetch(org_id))
 
 
-@router.put("/org/{org_id}", response_model=s.Org,
+@router.put("/org/{org_id}", response_model=s.Org, **OMIT_UNSET,
             summary="Update an org (or subscribe it to a role mapping)")
 def update_org(org_id: OrgId, body: s.UpdateOrg, api: ApiDep) -> s.Org:
     given = body.model_dump(exclude_unset=True)
@@ -119,7 +147,8 @@ def disallow_saml(org_id: OrgId, api: ApiDep) -> s.Ok:
     return s.Ok()
 
 
-@router.get("/user/org/{org_id}", response_model=s.UsersPage, summary="Users in an org")
+@router.get("/user/org/{org_id}", response_model=s.UsersPage, response_model_exclude_unset=True,
+            summary="Users in an org")
 def users_in_org(
     org_id: OrgId,
     api: ApiDep,

@@ -6,9 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from tenantkit.context import UUID_ANY_CASE
 from tenantkit.orgs import PageRequest, UserOrder
 from tenantkit.server import schemas as s
 from tenantkit.server._params import UserId
+from tenantkit.server._wire import OMIT_UNSET
 from tenantkit.server.deps import ApiDep
 from tenantkit.server.errors import ERROR_RESPONSES
 
@@ -18,19 +20,27 @@ _IGNORED_ON_CREATE = ("send_email_to_confirm_email_address",
                       "ask_user_to_update_password_on_login", "ignore_domain_restrictions")
 
 
-@router.get("/email", response_model=s.UserMetadata, summary="Fetch a user by email")
-def by_email(email: str, api: ApiDep, include_orgs: bool = False) -> s.UserMetadata:
+@router.get("/email", response_model=s.UserMetadata, response_model_exclude_unset=True,
+            summary="Fetch a user by email")
+def by_email(email: str, api: ApiDep, include_orgs: bool = False,
+             isolated_org_id: Annotated[str | None, Query(pattern=f"^{UUID_ANY_CASE}$")] = None,
+             ) -> s.UserMetadata:
+    # PropelAuth: without isolated_org_id only users outside isolated orgs match.
     with api.management() as m:
-        return s.user_metadata(m.users.fetch_by_email(email, include_orgs=include_orgs))
+        return s.user_metadata(m.users.fetch_by_email(
+            email, include_orgs=include_orgs,
+            isolated_org_id=isolated_org_id.lower() if isolated_org_id else None))
 
 
-@router.get("/username", response_model=s.UserMetadata, summary="Fetch a user by username")
+@router.get("/username", response_model=s.UserMetadata, response_model_exclude_unset=True,
+            summary="Fetch a user by username")
 def by_username(username: str, api: ApiDep, include_orgs: bool = False) -> s.UserMetadata:
     with api.management() as m:
         return s.user_metadata(m.users.fetch_by_username(username, include_orgs=include_orgs))
 
 
-@router.get("/query", response_model=s.UsersPage, summary="Search users")
+@router.get("/query", response_model=s.UsersPage, response_model_exclude_unset=True,
+            summary="Search users")
 def query_users(
     api: ApiDep,
     page_size: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -48,6 +58,7 @@ def query_users(
 
 
 @router.post("/user_ids", response_model=dict[str, s.UserMetadata],
+             response_model_exclude_unset=True,
              summary="Fetch users by ids (keyed by id)")
 def by_ids(
     body: s.UserIds, api: ApiDep, include_orgs: bool = False
@@ -58,6 +69,7 @@ def by_ids(
 
 
 @router.post("/emails", response_model=dict[str, s.UserMetadata],
+             response_model_exclude_unset=True,
              summary="Fetch users by emails (keyed by email)")
 def by_emails(
     body: s.Emails, api: ApiDep, include_orgs: bool = False
@@ -68,6 +80,7 @@ def by_emails(
 
 
 @router.post("/usernames", response_model=dict[str, s.UserMetadata],
+             response_model_exclude_unset=True,
              summary="Fetch users by usernames (keyed by lower-cased username)")
 def by_usernames(
     body: s.Usernames, api: ApiDep, include_orgs: bool = False
@@ -77,31 +90,35 @@ def by_usernames(
     return {k: s.user_metadata(u) for k, u in found.items()}
 
 
-@router.post("/", response_model=s.CreatedUser, summary="Create a user")
+@router.post("/", response_model=s.CreatedUser, **OMIT_UNSET, summary="Create a user")
 def create_user(body: s.CreateUser, api: ApiDep) -> s.CreatedUser:
     fields = body.model_dump(exclude=set(_IGNORED_ON_CREATE))
     with api.management() as m:
         return s.CreatedUser.from_record(m.users.create(**fields))
 
 
-@router.get("/{user_id}", response_model=s.UserMetadata, summary="Fetch a user")
+@router.get("/{user_id}", response_model=s.UserMetadata, response_model_exclude_unset=True,
+            summary="Fetch a user")
 def fetch_user(user_id: UserId, api: ApiDep, include_orgs: bool = False) -> s.UserMetadata:
     with api.management() as m:
         return s.user_metadata(m.users.fetch(user_id, include_orgs=include_orgs))
 
 
-@router.put("/{user_id}", response_model=s.UserMetadata, summary="Update a user")
-def update_user(user_id: UserId, body: s.UpdateUser, api: ApiDep) -> s.UserMetadata:
+# PropelAuth answers both updates with `{}` (fetch the user for its new state).
+@router.put("/{user_id}", response_model=s.Ok, summary="Update a user")
+def update_user(user_id: UserId, body: s.UpdateUser, api: ApiDep) -> s.Ok:
     changes = body.model_dump(exclude_unset=True, exclude={"update_password_required"})
     with api.management() as m:
-        return s.user_metadata(m.users.update(user_id, **changes))
+        m.users.update(user_id, **changes)
+    return s.Ok()
 
 
-@router.put("/{user_id}/email", response_model=s.UserMetadata, summary="Change a user's email")
-def update_email(user_id: UserId, body: s.UpdateEmail, api: ApiDep) -> s.UserMetadata:
+@router.put("/{user_id}/email", response_model=s.Ok, summary="Change a user's email")
+def update_email(user_id: UserId, body: s.UpdateEmail, api: ApiDep) -> s.Ok:
     with api.management() as m:
-        return s.user_metadata(m.users.update_email(
-            user_id, body.new_email, require_email_confirmation=body.require_email_confirmation))
+        m.users.update_email(
+            user_id, body.new_email, require_email_confirmation=body.require_email_confirmation)
+    return s.Ok()
 
 
 @router.post("/{user_id}/disable", response_model=s.Ok, summary="Disable a user")
