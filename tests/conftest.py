@@ -88,7 +88,10 @@ def app_may_create_temp(tenantkit_db: TestDatabase) -> Iterator[None]:
 def without_stamp_check(tenantkit_db: TestDatabase) -> Iterator[None]:
     """tenantkit's functions as before migration 0003: ids read with no stamp check."""
     down = render_sql("0003_binding_downgrade.sql", tenantkit_db.roles)
-    up = render_sql("0003_binding.sql", tenantkit_db.roles)
+    # 0005 redefines current_user_id() on top of 0003 (and is re-runnable).
+    up = render_sql("0003_binding.sql", tenantkit_db.roles) + render_sql(
+        "0005_policy_cost.sql", tenantkit_db.roles
+    )
     with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
         conn.execute(down)  # type: ignore[call-overload]
     try:

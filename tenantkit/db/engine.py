@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
 
+from tenantkit.db import tenant_filter
 from tenantkit.db.connection import TenantAsyncConnection, TenantConnection
 from tenantkit.errors import BindingError
 
@@ -68,6 +69,9 @@ def install(
     The engine must use the psycopg 3 driver (`postgresql+psycopg://`). Call
     this before the engine connects; connections it already pooled are dropped.
     Installing twice is a no-op.
+
+    ORM sessions on the engine also add the bound org as an explicit filter on
+    declared tenant tables, for the planner (`tenantkit.db.tenant_filter`).
     """
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
     if binding not in ("set_config", "set_local"):
@@ -120,3 +124,5 @@ def install(
 
     sync_engine.dispose()
     _installed.add(sync_engine)
+    # ORM statements carry the bound org as an explicit WHERE (opt out per session).
+    tenant_filter.enable_for(sync_engine)

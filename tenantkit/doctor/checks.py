@@ -66,9 +66,16 @@ def _rls_force(audit: Audit) -> list[Finding]:
 def _canonical_predicates(audit: Audit, table: AuditTable) -> set[tuple[str, str]] | None:
     # The generated predicate in both flavours, as PostgreSQL deparses it on
     # this very table; None when no scratch table could be made (no TEMP).
+    # The plain flavour's pre-0005 form, (SELECT current_org_id()), is as safe
+    # (only slower), so it passes too.
     policies = []
-    for flavour in ("postgres", "citus"):
-        predicate = rls.isolation_policy(table.tenant_column, flavour).using
+    generated = [
+        ("postgres", rls.isolation_policy(table.tenant_column, "postgres")),
+        ("citus", rls.isolation_policy(table.tenant_column, "citus")),
+        ("legacy", rls.legacy_isolation_policy(table.tenant_column)),
+    ]
+    for flavour, policy in generated:
+        predicate = policy.using
         name = f"tenantkit_doctor_{flavour}"
         policies.append(rls.Policy(name, "ALL", True, predicate, predicate))
     try:

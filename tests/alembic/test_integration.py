@@ -311,7 +311,8 @@ def test_offline_sql_names_the_configured_app_role(tables_db: TestDatabase) -> N
     output = config.output_buffer.getvalue()
     assert (
         "CREATE POLICY tenantkit_isolation ON documents AS RESTRICTIVE FOR ALL TO "
-        f"{tables_db.roles.app}\n    USING (org_id = (SELECT tenantkit.current_org_id()))"
+        f"{tables_db.roles.app}\n"
+        "    USING (org_id = (SELECT m.org_id FROM tenantkit.current_membership AS m))"
     ) in output
 
 

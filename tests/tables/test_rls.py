@@ -27,8 +27,8 @@ DOCUMENTS_SQL = """\
 ALTER TABLE documents ENABLE ROW LEVEL SECURITY;
 ALTER TABLE documents FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenantkit_isolation ON documents AS RESTRICTIVE FOR ALL TO tenantkit_app
-    USING (org_id = (SELECT tenantkit.current_org_id()))
-    WITH CHECK (org_id = (SELECT tenantkit.current_org_id()));
+    USING (org_id = (SELECT m.org_id FROM tenantkit.current_membership AS m))
+    WITH CHECK (org_id = (SELECT m.org_id FROM tenantkit.current_membership AS m));
 REVOKE ALL ON documents FROM tenantkit_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON documents TO tenantkit_app;
 ALTER TABLE documents ALTER COLUMN org_id SET DEFAULT tenantkit.current_org_id();
@@ -62,7 +62,10 @@ def test_every_function_call_is_wrapped_once_per_statement() -> None:
         for policy in spec_of(model).policies():
             for expression in (policy.using, policy.with_check):
                 if expression is not None:
-                    calls = expression.count("tenantkit.")
+                    # The isolation policy reads the view in a subquery (no call).
+                    calls = expression.count("tenantkit.") - expression.count(
+                        "FROM tenantkit.current_membership"
+                    )
                     assert expression.count("(SELECT tenantkit.") == calls, expression
 
 
