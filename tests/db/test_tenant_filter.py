@@ -116,3 +116,19 @@ def test_the_planner_sees_the_org(
             "EXPLAIN (FORMAT JSON) " + statement, params).scalar_one()
     plan = json.dumps(raw)
     assert "org_id = '" + a.org.org_id + "'::uuid" in plan, plan
+
+
+def test_a_reused_statement_gets_the_same_filtered_twin_for_every_org(
+    app_engine_t: sa.Engine, app_data: AppData, statements: list[tuple[str, Any]]
+) -> None:
+    # The criteria carry the org as a parameter: one statement (and one cached
+    # compilation) for every org, each execution with its own bound org.
+    query = sa.select(Document).limit(5)
+    for rows in (app_data.a, app_data.b, app_data.a):
+        with tenant_context(rows.ctx("Member")), Session(app_engine_t) as session:
+            docs = session.scalars(query).all()
+        assert docs and {str(d.org_id) for d in docs} == {rows.org.org_id}
+    selects = [(s, p) for s, p in statements if s.lstrip().startswith("SELECT")]
+    assert len({s for s, _ in selects}) == 1
+    orgs = [rows.org.org_id for rows in (app_data.a, app_data.b, app_data.a)]
+    assert all(_filtered(s, p, org) for (s, p), org in zip(selects, orgs, strict=True))
