@@ -178,7 +178,11 @@ class Rule:
             # too; calling current_org_id() again here would double the per-statement
             # cost of the policy (measured +17.6 us vs +8.3 us per statement). Not a
             # bare `true` either: that is what doctor flags, and this states intent.
-            return f"{_call('tenantkit.current_user_id()', flavour)} IS NOT NULL"
+            # bound_user_id(): the stamp-checked, unverified user id, inlined (no
+            # call): the restrictive policy has verified the binding (and its
+            # signature) already, once per statement; verifying again here would
+            # double that cost.
+            return f"{_call('tenantkit.bound_user_id()', flavour)} IS NOT NULL"
         if kind == "minimum_role":
             return _call(f"tenantkit.has_min_role({quote_literal(values[0])})", flavour)
         if kind == "exact_role":

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engin
 
 from tenantkit.db import tenant_filter
 from tenantkit.db.connection import TenantAsyncConnection, TenantConnection
+from tenantkit.db.signing import BindingSigner
 from tenantkit.errors import BindingError
 
 __all__ = ["Binding", "create_async_engine", "create_engine", "install"]
@@ -36,11 +37,12 @@ def create_engine(
     *,
     strict: bool = False,
     binding: Binding = "set_config",
+    signer: BindingSigner | Literal["env"] | None = "env",
     **kwargs: Any,
 ) -> Engine:
     """`sqlalchemy.create_engine` with tenant binding installed (see `install`)."""
     engine = sqlalchemy.create_engine(url, **kwargs)
-    install(engine, strict=strict, binding=binding)
+    install(engine, strict=strict, binding=binding, signer=signer)
     return engine
 
 
@@ -49,22 +51,30 @@ def create_async_engine(
     *,
     strict: bool = False,
     binding: Binding = "set_config",
+    signer: BindingSigner | Literal["env"] | None = "env",
     **kwargs: Any,
 ) -> AsyncEngine:
     """`sqlalchemy.ext.asyncio.create_async_engine` with tenant binding installed."""
     engine = _sa_create_async_engine(url, **kwargs)
-    install(engine, strict=strict, binding=binding)
+    install(engine, strict=strict, binding=binding, signer=signer)
     return engine
 
 
 def install(
-    engine: Engine | AsyncEngine, *, strict: bool = False, binding: Binding = "set_config"
+    engine: Engine | AsyncEngine,
+    *,
+    strict: bool = False,
+    binding: Binding = "set_config",
+    signer: BindingSigner | Literal["env"] | None = "env",
 ) -> None:
     """Bind the current `TenantContext` at every transaction begin on `engine`.
 
     strict: a transaction begun with no context raises `MissingTenantContext`
     (otherwise it runs unbound, and RLS shows it no tenant rows).
     binding: "set_config" (default) or "set_local" for Citus; see `Binding`.
+    signer: signs every binding (`tenantkit.db.signing`); "env" (default) reads
+    the keys from TENANTKIT_BINDING_SECRET, None never signs. The first
+    connection checks the keys against the database's verifier (`BindingError`).
 
     The engine must use the psycopg 3 driver (`postgresql+psycopg://`). Call
     this before the engine connects; connections it already pooled are dropped.
@@ -78,6 +88,7 @@ def install(
         raise ValueError(f"binding must be 'set_config' or 'set_local', not {binding!r}")
     if sync_engine in _installed:
         return
+    signing = BindingSigner.from_env() if signer == "env" else signer
     dialect = sync_engine.dialect
     if dialect.name != "postgresql" or dialect.driver != "psycopg":
         raise BindingError(
@@ -114,7 +125,7 @@ def install(
                 "this engine's connections do not come from tenantkit's connection class "
                 "(a custom creator= or pool bypasses do_connect); tenant binding cannot work"
             )
-        conn._tk_arm(strict=strict, set_local=binding == "set_local")
+        conn._tk_arm(strict=strict, set_local=binding == "set_local", signer=signing)
 
     # Each checkout is a new user of the connection: its first round trip checks
     # that the previous user left nothing behind (see tenantkit.db.connection).

@@ -189,7 +189,7 @@ def _true_policies(audit: Audit) -> list[Finding]:
                 row["object"],
                 f"{kind} policy {row['policy']} has {' and '.join(clauses)} (true)",
                 "give it a real rule (tenantkit's any_member() is "
-                "`(SELECT tenantkit.current_user_id()) IS NOT NULL`) or drop it",
+                "`(SELECT tenantkit.bound_user_id()) IS NOT NULL`) or drop it",
             )
         )
     return found
@@ -487,3 +487,51 @@ def _prepared_xacts(audit: Audit) -> list[Finding]:
     row = audit.rows("16_prepared_xacts")[0]
     finding = prepared_xacts_finding(int(row["max_prepared"]))
     return [] if finding is None else [finding]
+
+
+@check(
+    "signed-binding",
+    17,
+    "signed binding is on and its verifier is readable by the owner only",
+    sql=["17_signed_binding"],
+)
+def _signed_binding(audit: Audit) -> list[Finding]:
+    row = audit.rows("17_signed_binding")[0]
+    if row["signed"] is None or not row["has_verifier"]:
+        return []  # a schema before migration 0006: `tenantkit migrate` first
+    found = []
+    obj = "tenantkit.binding_keys"
+    if row["grantees"]:
+        found.append(
+            Finding(
+                "signed-binding",
+                "error",
+                obj,
+                f"the binding verifier is readable by {row['grantees']}: whoever reads it "
+                "can sign any binding",
+                f"REVOKE ALL ON tenantkit.binding_keys FROM {row['grantees']};",
+            )
+        )
+    if not row["rls"]:
+        found.append(
+            Finding(
+                "signed-binding",
+                "error",
+                obj,
+                "row-level security is off on the binding verifier (its second lock)",
+                "ALTER TABLE tenantkit.binding_keys ENABLE ROW LEVEL SECURITY;",
+            )
+        )
+    if not row["signed"]:
+        found.append(
+            Finding(
+                "signed-binding",
+                "warning",
+                "tenantkit.settings",
+                "signed binding is off: SQL running as the app role (an injection) can "
+                "set tenantkit.user_id and org_id and act as any member of any org",
+                "UPDATE tenantkit.settings SET signed_binding = true;  -- after `tenantkit keys "
+                "binding add KEY_ID:SECRET` and deploying the app with TENANTKIT_BINDING_SECRET",
+            )
+        )
+    return found

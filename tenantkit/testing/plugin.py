@@ -5,7 +5,8 @@ stay fast; the header names the server the run uses (`servers.describe_server`).
 Fixtures:
 
 - `tenantkit_server`: the running server (see `servers.choose_server` for the order);
-- `tenantkit_db`: a fresh, migrated database with owner/app/service roles;
+- `tenantkit_db`: a fresh, migrated database with owner/app/service roles,
+  signed binding on with a per-run key (`binding_key`, exported to every engine);
 - `owner_engine`, `service_engine`: plain engines for those roles;
 - `app_engine`, `async_app_engine`: app-role engines with tenant binding installed;
 - `app_sessions`, `async_app_sessions`: session factories on them;
@@ -18,6 +19,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import psycopg
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tenantkit import migrate
 from tenantkit.db import create_async_engine, create_engine
+from tenantkit.db.signing import ENV_VAR, BindingKey, BindingSigner, add_key, set_signing
 from tenantkit.testing.database import TestDatabase, provision_database
 from tenantkit.testing.seed import TwoOrgs, seed_two_orgs
 from tenantkit.testing.servers import (
@@ -74,15 +77,45 @@ def tenantkit_server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="session")
-def tenantkit_db(tenantkit_server: RunningServer) -> Iterator[TestDatabase]:
-    """A fresh database with tenantkit's schema migrated, as the owner role."""
+def binding_key() -> BindingKey | None:
+    """The run's binding key: signed binding is on by default in tests.
+
+    A fresh secret per run (or the one TENANTKIT_BINDING_SECRET names), exported
+    through that variable so every tenantkit engine of the run signs with it.
+    TENANTKIT_TEST_UNSIGNED=1 runs unsigned.
+    """
+    if os.environ.get("TENANTKIT_TEST_UNSIGNED") == "1":
+        return None
+    signer = BindingSigner.from_env()
+    if signer is not None:
+        return signer.key
+    key = BindingKey.generate("test-run")
+    os.environ[ENV_VAR] = key.export()
+    return key
+
+
+@pytest.fixture(scope="session")
+def tenantkit_db(
+    tenantkit_server: RunningServer, binding_key: BindingKey | None
+) -> Iterator[TestDatabase]:
+    """A fresh database with tenantkit's schema migrated, as the owner role;
+    signed binding on with the run's key (see `binding_key`)."""
     db = provision_database(tenantkit_server)
     try:
         migrate.upgrade(db.url("owner"), roles=db.roles)
+        if binding_key is not None:
+            enable_signed_binding(db, binding_key)
         yield db
     finally:
         if not tenantkit_server.throwaway:
             db.drop()
+
+
+def enable_signed_binding(db: TestDatabase, key: BindingKey) -> None:
+    """Store `key`'s verifier in `db` and turn signed binding on (as the owner)."""
+    with psycopg.connect(db.conninfo("owner"), autocommit=True) as conn:
+        add_key(conn, key)
+        set_signing(conn, True)
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from tenantkit.alembic import (
     DropTenantPolicyOp,
     EnableTenancyOp,
 )
+from tenantkit.db.signing import BindingKey
 from tenantkit.doctor import run_checks
 from tenantkit.rls import TableName, TenancySpec, deny, minimum_role, permission
 from tenantkit.schema import orgs
@@ -37,6 +38,7 @@ from tenantkit.tables import SharedTable, declarations, tenant_table
 from tenantkit.tables.catalog import read_live
 from tenantkit.tables.declare import INFO_KEY
 from tenantkit.testing import RunningServer, TestDatabase, provision_database
+from tenantkit.testing.plugin import enable_signed_binding
 from tenantkit.testing.seed import seed_two_orgs
 from tests.tables.app.models import Base, Document, Project
 from tests.tables.helpers import app_alembic_config
@@ -317,11 +319,13 @@ def test_offline_sql_names_the_configured_app_role(tables_db: TestDatabase) -> N
 
 
 def test_round_trip_upgrade_downgrade_upgrade_loses_no_rows(
-    tenantkit_server: RunningServer,
+    tenantkit_server: RunningServer, binding_key: BindingKey | None
 ) -> None:
     db = provision_database(tenantkit_server)
     try:
         migrate.upgrade(db.url("owner"), roles=db.roles)
+        if binding_key is not None:  # as the plugin's databases (doctor check 17)
+            enable_signed_binding(db, binding_key)
         config = app_alembic_config(db)
         command.upgrade(config, "head")
         engine = sa.create_engine(db.url("owner"), poolclass=sa.NullPool)

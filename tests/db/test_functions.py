@@ -11,7 +11,8 @@ from tenantkit import tenant_context
 from tenantkit.testing import TestDatabase, TwoOrgs
 
 PUBLIC_FUNCTIONS = {
-    "current_user_id": False,
+    "current_user_id": True,  # verifies the signature: reads binding_keys (0006)
+    "bound_user_id": False,
     "current_org_id": True,
     "current_role": True,
     "has_min_role": True,
@@ -23,8 +24,9 @@ PUBLIC_FUNCTIONS = {
 
 # SQL-standard bodies (RETURN ...): parsed when created, every name resolved
 # then, so search_path at call time cannot change them; no SET clause, which
-# lets PostgreSQL inline them into the policy's InitPlan (sql/0005_policy_cost.sql).
-PARSED_BODIES = {"current_user_id"}
+# lets PostgreSQL inline them into the policy's InitPlan (sql/0005_policy_cost.sql,
+# sql/0006_signed_binding_views.sql).
+PARSED_BODIES = {"bound_user_id"}
 
 
 def _functions(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, tuple[object, ...]]:

@@ -81,7 +81,7 @@ def test_generated_policy_is_one_initplan_of_primary_key_probes(
     nodes = _plan(app_sessions, cost_items, query)
     initplans = [n for n in nodes if n.get("Parent Relationship") == "InitPlan"]
     # One InitPlan reads the membership (org and check together); any_member()'s
-    # current_user_id() is inlined into a second, table-free one.
+    # bound_user_id() is inlined into a second, table-free one.
     reading = [
         n for n in initplans if any("memberships" in json.dumps(x) for x in _nodes(n))
     ]
@@ -90,10 +90,11 @@ def test_generated_policy_is_one_initplan_of_primary_key_probes(
     assert {p["Relation Name"] for p in probes} == {"memberships", "users"}, probes
     assert all(p["Node Type"] == "Index Scan" for p in probes), probes
     # No function call left on the hot path: neither the definer function nor
-    # current_user_id() (inlined, so its name is gone from the plan).
+    # bound_user_id() (inlined, so its name is gone from the plan).
     text = json.dumps(nodes)
     assert "current_org_id" not in text
     assert "current_user_id" not in text
+    assert "bound_user_id" not in text
     # The table itself is driven by its primary key, led by the tenant column.
     scans = [n for n in nodes if n.get("Relation Name") == "cost_items"]
     assert scans and all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in scans)
@@ -263,6 +264,7 @@ def test_search_path_objects_change_neither_the_view_nor_current_user_id(
         # pass the check, if the body were parsed now.
         session.execute(sa.text("SELECT pg_catalog.set_config('tenantkit.bound', 'x', true)"))
         assert session.execute(sa.text("SELECT tenantkit.current_user_id()")).scalar() is None
+        assert session.execute(sa.text("SELECT tenantkit.bound_user_id()")).scalar() is None
         assert session.execute(MEMBERSHIP).all() == []
         assert session.execute(sa.text("SELECT count(*) FROM public.cost_items")).scalar() == 0
         session.rollback()

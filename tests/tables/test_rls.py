@@ -35,7 +35,7 @@ ALTER TABLE documents ALTER COLUMN org_id SET DEFAULT tenantkit.current_org_id()
 CREATE TRIGGER tenantkit_refuse_tenant_change BEFORE UPDATE ON documents
     FOR EACH ROW EXECUTE FUNCTION tenantkit.refuse_tenant_change('org_id');
 CREATE POLICY tenantkit_select ON documents AS PERMISSIVE FOR SELECT TO tenantkit_app
-    USING ((SELECT tenantkit.current_user_id()) IS NOT NULL);
+    USING ((SELECT tenantkit.bound_user_id()) IS NOT NULL);
 CREATE POLICY tenantkit_insert ON documents AS PERMISSIVE FOR INSERT TO tenantkit_app
     WITH CHECK ((SELECT tenantkit.has_min_role('Member')));
 CREATE POLICY tenantkit_update ON documents AS PERMISSIVE FOR UPDATE TO tenantkit_app
@@ -72,7 +72,7 @@ def test_every_function_call_is_wrapped_once_per_statement() -> None:
 @pytest.mark.parametrize(
     ("rule", "using"),
     [
-        (any_member(), "(SELECT tenantkit.current_user_id()) IS NOT NULL"),
+        (any_member(), "(SELECT tenantkit.bound_user_id()) IS NOT NULL"),
         (minimum_role("Admin"), "(SELECT tenantkit.has_min_role('Admin'))"),
         (exact_role("Owner"), "(SELECT tenantkit.has_role('Owner'))"),
         (permission("docs:delete"), "(SELECT tenantkit.has_permission('docs:delete'))"),
@@ -171,7 +171,7 @@ def test_citus_flavour_has_no_subqueries() -> None:
     assert "SELECT" not in script.replace("GRANT SELECT", "").replace("FOR SELECT", "")
     assert "USING (org_id = tenantkit.current_org_id())" in script
     assert "WITH CHECK (org_id = tenantkit.current_org_id())" in script
-    assert "USING (tenantkit.current_user_id() IS NOT NULL)" in script
+    assert "USING (tenantkit.bound_user_id() IS NOT NULL)" in script
     assert "WITH CHECK (tenantkit.has_min_role('Member'))" in script
     assert "(tenantkit.has_role('Owner') OR tenantkit.has_permission('d'))" in script
     assert "FORCE ROW LEVEL SECURITY" in script
