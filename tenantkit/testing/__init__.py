@@ -1,6 +1,6 @@
 """Testing against a real PostgreSQL: the pytest plugin, servers, roles and seeds."""
 
-from tenantkit.testing.database import TestDatabase, provision_database
+from tenantkit.testing.database import TestDatabase, enable_signed_binding, provision_database
 from tenantkit.testing.safety import assert_tenant_safe
 from tenantkit.testing.seed import SeededOrg, TwoOrgs, seed_two_orgs
 from tenantkit.testing.servers import RunningServer, ServerChoice, choose_server, start_server
@@ -13,6 +13,7 @@ __all__ = [
     "TwoOrgs",
     "assert_tenant_safe",
     "choose_server",
+    "enable_signed_binding",
     "provision_database",
     "seed_two_orgs",
     "start_server",

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tenantkit import migrate
 from tenantkit.db import create_async_engine, create_engine
-from tenantkit.db.signing import ENV_VAR, BindingKey, BindingSigner, add_key, set_signing
-from tenantkit.testing.database import TestDatabase, provision_database
+from tenantkit.db.signing import ENV_VAR, BindingKey, BindingSigner
+from tenantkit.testing.database import TestDatabase, enable_signed_binding, provision_database
 from tenantkit.testing.seed import TwoOrgs, seed_two_orgs
 from tenantkit.testing.servers import (
     RunningServer,
@@ -109,13 +109,6 @@ def tenantkit_db(
     finally:
         if not tenantkit_server.throwaway:
             db.drop()
-
-
-def enable_signed_binding(db: TestDatabase, key: BindingKey) -> None:
-    """Store `key`'s verifier in `db` and turn signed binding on (as the owner)."""
-    with psycopg.connect(db.conninfo("owner"), autocommit=True) as conn:
-        add_key(conn, key)
-        set_signing(conn, True)
 
 
 @pytest.fixture(scope="session")

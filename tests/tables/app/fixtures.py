@@ -22,8 +22,13 @@ from alembic import command
 import tenantkit
 from tenantkit import migrate
 from tenantkit.db.signing import BindingKey
-from tenantkit.testing import RunningServer, SeededOrg, TestDatabase, provision_database
-from tenantkit.testing.plugin import enable_signed_binding
+from tenantkit.testing import (
+    RunningServer,
+    SeededOrg,
+    TestDatabase,
+    enable_signed_binding,
+    provision_database,
+)
 from tenantkit.testing.seed import seed_two_orgs
 from tests.tables.helpers import app_alembic_config
 
