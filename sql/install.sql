@@ -2171,12 +2171,13 @@ CREATE OR REPLACE VIEW tenantkit._verified_binding AS
                  nullif(pg_catalog.current_setting('tenantkit.org_id', true), '')::uuid
                      AS org_id,
                  pg_catalog.string_to_array(
-                     pg_catalog.current_setting('tenantkit.signature', true), ':') AS sig
-          OFFSET 0) AS c
-    CROSS JOIN tenantkit.settings AS s
+                     pg_catalog.current_setting('tenantkit.signature', true), ':') AS sig) AS c
     WHERE pg_catalog.current_setting('tenantkit.bound', true)
           = EXTRACT(epoch FROM pg_catalog.now())::pg_catalog.numeric::pg_catalog.text
-      AND (NOT s.signed_binding OR EXISTS (
+      -- Scalar subqueries, not joins: one-time filters of the InitPlan, so the
+      -- planner never mistakes the one-row settings table for a large one and
+      -- the membership and user probes stay primary-key lookups.
+      AND (NOT (SELECT s.signed_binding FROM tenantkit.settings AS s) OR EXISTS (
           SELECT 1
           FROM tenantkit.binding_keys AS k
           WHERE k.key_id = c.sig[1]

@@ -165,7 +165,7 @@ class _TenantBinding:
             return (*ctx._params, b"")
         expiry = signer.expiry()
         last = self._tk_signed
-        if last is not None and last[0] is ctx and last[1] == expiry:
+        if last is not None and last[1] == expiry and last[0] == ctx:
             return (*ctx._params, last[2])
         signature = signer.sign(ctx.user_id, ctx.org_id, self._tk_pid, expiry)
         self._tk_signed = (ctx, expiry, signature)
