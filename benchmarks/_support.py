@@ -213,13 +213,17 @@ def enable_pg_stat_statements(db: TestDatabase) -> bool:
     return True
 
 
-def statement_costs(db: TestDatabase, like: str) -> list[tuple[str, int, float, float]]:
-    """(query, calls, mean execution us, mean planning us) of statements matching `like`."""
+def statement_costs(
+    db: TestDatabase, like: str, *, database: str | None = None
+) -> list[tuple[str, int, float, float]]:
+    """(query, calls, mean execution us, mean planning us) of statements matching `like`
+    (in `database`, default the bench database)."""
     with psycopg.connect(db.conninfo("admin"), autocommit=True) as conn:
         rows = conn.execute(
             "SELECT query, calls, mean_exec_time * 1000, mean_plan_time * 1000 "
-            "FROM pg_stat_statements WHERE query LIKE %s AND calls > 0 ORDER BY query",
-            (like,),
+            "FROM pg_stat_statements WHERE query LIKE %s AND calls > 0 "
+            "AND dbid = (SELECT oid FROM pg_database WHERE datname = %s) ORDER BY query",
+            (like, database or db.name),
         ).fetchall()
     return [(str(q), int(c), float(e), float(p)) for q, c, e, p in rows]
 
