@@ -432,9 +432,11 @@ class _TenantBinding:
         try:
             if own:
                 pgconn.enter_pipeline_mode()
+            # BEGIN first: a Parse takes a snapshot, after which
+            # `BEGIN ISOLATION LEVEL ...` is refused (25001).
+            pgconn.send_query_params(begin, None)
             if prepare_now:
                 pgconn.send_prepare(statement.name, statement.sql)
-            pgconn.send_query_params(begin, None)
             if named:
                 pgconn.send_query_prepared(statement.name, params)
             else:
@@ -456,6 +458,9 @@ class _TenantBinding:
             raise
         if own:
             pgconn.exit_pipeline_mode()
+        if prepare_now and len(results) > 1 and results[1].status == _COMMAND_OK:
+            # Prepared, whatever failed after it: preparing it again would be 42P05.
+            self._tk_prepared |= {statement.name}
         for result in results:
             if result.status == _FATAL:
                 if result.error_field(_SQLSTATE) == b"26000" and self._tk_prepared:
@@ -466,8 +471,6 @@ class _TenantBinding:
                         yield from _psycopg.exec_command(self, b"ROLLBACK")
                     return (yield from self._begin_with(begin, statement, params))
                 self._raise_first_error(results)
-        if prepare_now:
-            self._tk_prepared |= {statement.name}
         return results[-2]  # the statement's; the Sync comes after it
 
     # --- reconnecting ------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+import tenantkit
 from tenantkit import tenant_context
 from tenantkit.rls import TableName, TenancySpec, tenancy_script
 from tenantkit.testing import TestDatabase, TwoOrgs
@@ -289,3 +290,29 @@ def test_read_committed_a_removed_membership_ends_at_the_next_statement(
             )
         assert _count(session) == 0  # same transaction, next statement
         session.rollback()
+
+
+def test_repeatable_read_a_removed_membership_ends_at_the_next_transaction(
+    tenantkit_db: TestDatabase, service_engine: sa.Engine, fresh_orgs: TwoOrgs
+) -> None:
+    a = fresh_orgs.a
+    engine = tenantkit.create_engine(
+        tenantkit_db.url("app"), isolation_level="REPEATABLE READ", poolclass=sa.NullPool
+    )
+    count = sa.text("SELECT count(*) FROM public.notes")
+    try:
+        with tenant_context(a.context(a.member_id)), engine.connect() as conn:
+            before = conn.execute(count).scalar_one()
+            assert before > 0
+            with service_engine.begin() as service:
+                service.execute(
+                    sa.text("DELETE FROM tenantkit.memberships "
+                            "WHERE org_id = :o AND user_id = :u"),
+                    {"o": a.org_id, "u": a.member_id},
+                )
+            assert conn.execute(count).scalar_one() == before  # the transaction's snapshot
+            conn.rollback()
+            assert conn.execute(count).scalar_one() == 0  # the next transaction
+            conn.rollback()
+    finally:
+        engine.dispose()
