@@ -10,6 +10,7 @@ import gc
 import os
 import random
 import statistics
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -126,18 +127,26 @@ def interleave(
     warmup: int,
     seed: int = 1234,
     keys: int = 1000,
+    shuffle: bool = False,
 ) -> dict[str, Timing]:
-    """Run each variant once per round with the same random key; return timings."""
+    """Run each variant once per round with the same random key; return timings.
+
+    shuffle: a new random order of the variants every round, instead of a
+    rotation (a fixed rotation biased peer comparisons by up to 10%).
+    """
     rng = random.Random(seed)
     timings = {name: Timing(name, []) for name, _ in variants}
     count = len(variants)
+    order = list(variants)
     for r in range(warmup + rounds):
         if r == warmup:
             gc.collect()
             gc.freeze()
         key = rng.randrange(keys)
+        if shuffle:
+            rng.shuffle(order)
         for i in range(count):
-            name, fn = variants[(r + i) % count]
+            name, fn = order[i] if shuffle else variants[(r + i) % count]
             started = time.perf_counter_ns()
             fn(key)
             elapsed = time.perf_counter_ns() - started
@@ -160,3 +169,65 @@ def report(title: str, timings: dict[str, Timing], pairs: Sequence[tuple[str, st
         ratio = timings[variant].median_us / timings[baseline].median_us
         verdict = "meets" if ratio <= target else "MISSES"
         print(f"  ratio {variant} / {baseline} = {ratio:.3f}  (target <= {target:.2f}: {verdict})")
+
+
+def enable_pg_stat_statements(db: TestDatabase) -> bool:
+    """Load pg_stat_statements (a restart) and create it in the bench database.
+
+    Only for a server the run started itself: the restart reuses its command
+    line (postmaster.opts) and runs as the data directory's owner. False when
+    the server cannot be restarted from here or ships no pg_stat_statements.
+    """
+    with psycopg.connect(db.conninfo("admin"), autocommit=True) as conn:
+        loaded = conn.execute("SHOW shared_preload_libraries").fetchone()
+        datadir_row = conn.execute("SHOW data_directory").fetchone()
+        bindir_row = conn.execute("SELECT setting FROM pg_config WHERE name = 'BINDIR'").fetchone()
+        available = conn.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements'"
+        ).fetchone()
+        if available is None or datadir_row is None or bindir_row is None:
+            return False
+        if loaded is None or "pg_stat_statements" not in str(loaded[0]):
+            conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            datadir = Path(str(datadir_row[0]))
+            owner = datadir.stat()
+            try:
+                subprocess.run(
+                    [str(Path(str(bindir_row[0])) / "pg_ctl"), "-D", str(datadir), "-w",
+                     "-l", str(datadir / "restart.log"), "-m", "fast", "restart"],
+                    check=True,
+                    # The server inherits these: pipes would never close.
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    user=owner.st_uid if os.geteuid() == 0 else None,
+                    group=owner.st_gid if os.geteuid() == 0 else None,
+                    timeout=60,
+                )
+            except (OSError, subprocess.SubprocessError) as error:
+                print(f"pg_stat_statements: could not restart the server: {error}")
+                return False
+    with psycopg.connect(db.conninfo("admin"), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute("SELECT pg_stat_statements_reset()")
+    return True
+
+
+def statement_costs(
+    db: TestDatabase, like: str, *, database: str | None = None
+) -> list[tuple[str, int, float, float]]:
+    """(query, calls, mean execution us, mean planning us) of statements matching `like`
+    (in `database`, default the bench database)."""
+    with psycopg.connect(db.conninfo("admin"), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT query, calls, mean_exec_time * 1000, mean_plan_time * 1000 "
+            "FROM pg_stat_statements WHERE query LIKE %s AND calls > 0 "
+            "AND dbid = (SELECT oid FROM pg_database WHERE datname = %s) ORDER BY query",
+            (like, database or db.name),
+        ).fetchall()
+    return [(str(q), int(c), float(e), float(p)) for q, c, e, p in rows]
+
+
+def reset_statement_costs(db: TestDatabase) -> None:
+    with psycopg.connect(db.conninfo("admin"), autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")

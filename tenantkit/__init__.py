@@ -53,7 +53,13 @@ if TYPE_CHECKING:
     )
     from tenantkit.background import bind_context, create_task, run_with_context, submit
     from tenantkit.database_roles import DatabaseRoles
-    from tenantkit.db import create_async_engine, create_engine, install
+    from tenantkit.db import (
+        BindingKey,
+        BindingSigner,
+        create_async_engine,
+        create_engine,
+        install,
+    )
     from tenantkit.orgs import Management
     from tenantkit.startup import check_async_engine, check_engine
     from tenantkit.tables import (
@@ -88,7 +94,13 @@ if TYPE_CHECKING:
 
 # module -> the names it defines, imported on first attribute access.
 _FROM: dict[str, tuple[str, ...]] = {
-    "tenantkit.db": ("create_async_engine", "create_engine", "install"),
+    "tenantkit.db": (
+        "BindingKey",
+        "BindingSigner",
+        "create_async_engine",
+        "create_engine",
+        "install",
+    ),
     "tenantkit.database_roles": ("DatabaseRoles",),
     "tenantkit.tokens": (
         "Auth0Claims",
@@ -148,6 +160,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Auth0Claims",
     "BindingError",
+    "BindingKey",
+    "BindingSigner",
     "ClerkClaims",
     "Conflict",
     "ConstraintViolation",

@@ -26,7 +26,11 @@ _COMMANDS: dict[str, str] = {
 # Subcommands that live with another concept: `keys create-integration` belongs
 # to the backend API server, which stores integration keys.
 _SUBCOMMANDS: dict[str, dict[str, str]] = {
-    "keys": {"create-integration": "tenantkit.server.cli:create_integration_command"},
+    "keys": {
+        "create-integration": "tenantkit.server.cli:create_integration_command",
+        # Signed binding's keys belong to the binding (tenantkit.db).
+        "binding": "tenantkit.db.signing_cli:binding_command",
+    },
 }
 
 

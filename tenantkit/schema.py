@@ -57,6 +57,7 @@ settings = Table(
     Column("org_word", Text, nullable=False),
     Column("updated_at", _ts, nullable=False),
     Column("max_invite_expiry", Interval, nullable=False),
+    Column("signed_binding", Boolean, nullable=False),
 )
 
 role_mappings = Table(

@@ -32,7 +32,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "tokens": {"errors", "context", "_strict_json"},
     "authz": {"errors", "tokens"},
     "background": {"errors", "context"},
-    "db": {"errors", "context", "sqlfiles"},
+    "db": {"errors", "context", "sqlfiles", "rls"},
     "migrate": {"database_roles", "sqlfiles", "provision"},
     "provision": {"database_roles", "sqlfiles", "migrate"},
     "tables": {"rls", "database_roles", "sqlfiles"},

@@ -10,7 +10,7 @@ from __future__ import annotations
 from tenantkit.migrate import run_sql_files
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,5 +1,6 @@
 -- Binds the verified user and org for the current transaction only (is_local = true).
--- Sent in the same round trip as BEGIN; $1 and $2 are validated UUIDs.
+-- Sent in the same round trip as BEGIN; $1 and $2 are validated UUIDs, $3 the
+-- signature over them ('' when the app does not sign; see 0006_signed_binding.sql).
 --
 -- tenantkit.bound stamps the binding with this transaction's start time.
 -- tenantkit's functions ignore the ids unless the stamp equals the current
@@ -11,6 +12,7 @@
 -- does not depend on DateStyle, TimeZone or extra_float_digits.
 SELECT pg_catalog.set_config('tenantkit.user_id', $1, true),
        pg_catalog.set_config('tenantkit.org_id', $2, true),
+       pg_catalog.set_config('tenantkit.signature', $3, true),
        pg_catalog.set_config('tenantkit.bound',
                              EXTRACT(epoch FROM pg_catalog.now())::pg_catalog.numeric::pg_catalog.text,
                              true)

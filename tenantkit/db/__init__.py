@@ -2,8 +2,11 @@
 
 from tenantkit.db.connection import TenantAsyncConnection, TenantConnection
 from tenantkit.db.engine import create_async_engine, create_engine, install
+from tenantkit.db.signing import BindingKey, BindingSigner
 
 __all__ = [
+    "BindingKey",
+    "BindingSigner",
     "TenantAsyncConnection",
     "TenantConnection",
     "create_async_engine",

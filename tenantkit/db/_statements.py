@@ -8,10 +8,12 @@ from typing import Final
 from tenantkit.sqlfiles import load_sql
 
 __all__ = [
+    "BACKEND",
     "BIND",
     "BIND_AFTER_CHECKOUT",
     "BIND_AFTER_CHECKOUT_FULL",
     "BIND_SET_LOCAL",
+    "KEY_CHECK",
     "PROBE",
     "PROBE_FULL",
     "RESET",
@@ -80,14 +82,17 @@ RESET: Final = tuple(
     if line
 )
 RESTORE: Final = _statement("runtime/session_restore.sql")
+#: First use with a signing engine: does the app's key match the database's verifier?
+KEY_CHECK: Final = _statement("runtime/binding_key_check.sql")
+BACKEND: Final = _statement("runtime/backend.sql")
 
-_LITERAL: Final = re.compile(rb"@(user|org)@")
+_LITERAL: Final = re.compile(rb"@(user|org|sig)@")
 _SET_LOCAL_TEMPLATE: Final = _statement("runtime/bind_set_local.sql")
 
 
-def bind_set_local(user: bytes, org: bytes) -> bytes:
-    """The set_local (Citus) binding with the ids as quoted literals."""
-    values = {b"user": user, b"org": org}
+def bind_set_local(user: bytes, org: bytes, sig: bytes) -> bytes:
+    """The set_local (Citus) binding with the ids and the signature as quoted literals."""
+    values = {b"user": user, b"org": org, b"sig": sig}
     return _LITERAL.sub(lambda m: values[m.group(1)], _SET_LOCAL_TEMPLATE)
 
 

@@ -32,6 +32,7 @@ the statement again, so the request never sees it (`StaleConnection`).
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import _AsyncGeneratorContextManager, _GeneratorContextManager
 from dataclasses import dataclass
@@ -44,9 +45,11 @@ from psycopg import pq
 from tenantkit.context import TenantContext, _current
 from tenantkit.db import _psycopg
 from tenantkit.db._statements import (
+    BACKEND,
     BIND,
     BIND_AFTER_CHECKOUT,
     BIND_AFTER_CHECKOUT_FULL,
+    KEY_CHECK,
     PROBE,
     PROBE_FULL,
     PROBE_LEFTOVERS,
@@ -59,6 +62,7 @@ from tenantkit.db._statements import (
     Prepared,
     bind_set_local,
 )
+from tenantkit.db.signing import ENV_VAR, BindingSigner
 from tenantkit.errors import (
     BindingError,
     ContextSwitchInTransaction,
@@ -136,6 +140,9 @@ class _TenantBinding:
     _tk_temp_schema: bool = False
     _tk_prepared: frozenset[bytes] = frozenset()
     _tk_connect_args: tuple[str, dict[str, Any]] = ("", {})
+    _tk_signer: BindingSigner | None = None
+    _tk_pid: int = 0  # the server backend signatures are bound to (0: unknown, a pooler)
+    _tk_signed: tuple[TenantContext, int, bytes] | None = None  # the last signature made
 
     # Provided by psycopg.BaseConnection.
     pgconn: PGconn
@@ -145,10 +152,26 @@ class _TenantBinding:
 
     # --- configuration (called by tenantkit.db.engine) -------------------------
 
-    def _tk_arm(self, *, strict: bool, set_local: bool) -> None:
+    def _tk_arm(
+        self, *, strict: bool, set_local: bool, signer: BindingSigner | None = None
+    ) -> None:
         """Apply the engine's options (the rules apply from the first checkout on)."""
         self._tk_strict = strict
         self._tk_set_local = set_local
+        self._tk_signer = signer
+
+    def _tk_bind_params(self, ctx: TenantContext) -> tuple[bytes, bytes, bytes]:
+        """The bind's parameters: the ids and their signature (b'' when not signing)."""
+        signer = self._tk_signer
+        if signer is None:
+            return (*ctx._params, b"")
+        expiry = signer.expiry()
+        last = self._tk_signed
+        if last is not None and last[1] == expiry and last[0] == ctx:
+            return (*ctx._params, last[2])
+        signature = signer.sign(ctx.user_id, ctx.org_id, self._tk_pid, expiry)
+        self._tk_signed = (ctx, expiry, signature)
+        return (*ctx._params, signature)
 
     def _tk_checked_out(self) -> None:
         """A pool handed this connection to a new user: probe at its first round trip.
@@ -251,14 +274,14 @@ class _TenantBinding:
             # Behind commands already queued in the user's psycopg pipeline: queue the
             # bind too and let the pipeline sync. A due probe waits for the next transaction.
             yield from _psycopg.exec_command(self, begin)
-            params = ctx._params
+            params = self._tk_bind_params(ctx)
             yield from _psycopg.queue_in_pipeline(
                 self, lambda: self.pgconn.send_query_params(BIND.sql, list(params))
             )
         elif self._tk_checkout_due:
-            yield from self._after_checkout(begin, ctx._params)
+            yield from self._after_checkout(begin, self._tk_bind_params(ctx))
         else:
-            yield from self._begin_with(begin, BIND, ctx._params)
+            yield from self._begin_with(begin, BIND, self._tk_bind_params(ctx))
         self._tk_bound = ctx
 
     # --- first use: the gate and the baseline ---------------------------------
@@ -272,8 +295,21 @@ class _TenantBinding:
             sends += [_params(SAFETY_AND_BASELINE[1]), _params(SAFETY_AND_BASELINE[2])]
         elif baseline.names != b"{}":
             sends.append(_params(RESTORE, [baseline.names, baseline.values]))
-        results = yield from self._checked_round_trip(sends)
+        signer = self._tk_signer
+        if signer is not None:
+            sends.append(_params(BACKEND))
+            for key in signer.keys:
+                check = [key.key_id.encode(), BindingSigner.check_mac(key).encode()]
+                sends.append(_params(KEY_CHECK, check))
+        results = yield from self._round_trip(sends)
+        count = len(signer.keys) if signer is not None else 0
+        # The gate's verdict comes first: a role that cannot run the key check
+        # is refused as unsafe (if it is), not as mis-keyed.
+        self._raise_first_error(results[: len(results) - 1 - count])
         reason = results[0].get_value(0, 0)
+        if signer is not None and not reason:
+            # backend.sql, then the key checks, then the Sync's result.
+            self._tk_check_keys(signer, results[-2 - count], results[-1 - count : -1])
         if baseline is None:
             probe, base = results[1], results[2]
             self._tk_baseline = _Baseline(
@@ -283,6 +319,45 @@ class _TenantBinding:
             )
         self._tk_checkout_due = False
         self._tk_unsafe = reason.decode() if reason else ""
+
+    def _tk_check_keys(
+        self, signer: BindingSigner, backend: PGresult, results: Sequence[PGresult]
+    ) -> None:
+        # The app's secret must match the database's verifier now, at the first
+        # connection: a wrong key would otherwise show only as empty results.
+        for key, result in zip(signer.keys, results, strict=True):
+            if result.status == _FATAL:
+                sqlstate = result.error_field(_SQLSTATE)
+                if sqlstate == b"42501":
+                    break  # not the app role: it binds nothing, there is nothing to check
+                message = result.error_message.decode(errors="replace").strip()
+                raise BindingError(
+                    "this engine signs its bindings, but the database cannot check its key "
+                    f"({message}): run `tenantkit migrate` (revision 0006)"
+                )
+            status = (result.get_value(0, 0) or b"").decode()
+            if status not in ("ok", "off"):
+                what = {
+                    "unknown": "is not in the database's binding_keys",
+                    "retired": "is retired in the database",
+                    "mismatch": "does not match the database's verifier for that key id",
+                }.get(status, status)
+                raise BindingError(
+                    f"binding key {key.key_id!r} {what}: check {ENV_VAR} against "
+                    "`tenantkit keys binding list`"
+                )
+        server_pid = int((backend.get_value(0, 0) or b"0").decode())
+        server_now = float((backend.get_value(0, 1) or b"0").decode())
+        skew = abs(server_now - time.time())
+        if skew > signer.ttl / 2:
+            raise BindingError(
+                f"the database's clock is {skew:.0f} s away from this host's: signed "
+                f"bindings (valid {signer.ttl} s) would expire early or late; fix the clocks"
+            )
+        # Behind a pooler the client's backend pid is the pooler's, and the server
+        # connection changes between transactions: sign for any backend (pid 0).
+        self._tk_pid = server_pid if server_pid == self.pgconn.backend_pid else 0
+        self._tk_signed = None
 
     # --- the first round trip after a checkout ---------------------------------
 
@@ -345,9 +420,9 @@ class _TenantBinding:
         # quoted anyway). A due checkout probe goes first, on its own.
         if self._tk_checkout_due:
             yield from self._after_checkout(None, None)
-        user, org = (_quote_literal(value) for value in ctx._params)
+        user, org, sig = (_quote_literal(value) for value in self._tk_bind_params(ctx))
         try:
-            self.pgconn.send_query(begin + b"; " + bind_set_local(user, org))
+            self.pgconn.send_query(begin + b"; " + bind_set_local(user, org, sig))
             results = yield from _psycopg.execute(self.pgconn)
         except psycopg.OperationalError as exc:
             if _psycopg.is_broken(self.pgconn):
@@ -372,9 +447,11 @@ class _TenantBinding:
         try:
             if own:
                 pgconn.enter_pipeline_mode()
+            # BEGIN first: a Parse takes a snapshot, after which
+            # `BEGIN ISOLATION LEVEL ...` is refused (25001).
+            pgconn.send_query_params(begin, None)
             if prepare_now:
                 pgconn.send_prepare(statement.name, statement.sql)
-            pgconn.send_query_params(begin, None)
             # A list: psycopg before 3.3 takes no other sequence here.
             if named:
                 pgconn.send_query_prepared(statement.name, list(params))
@@ -397,6 +474,9 @@ class _TenantBinding:
             raise
         if own:
             pgconn.exit_pipeline_mode()
+        if prepare_now and len(results) > 1 and results[1].status == _COMMAND_OK:
+            # Prepared, whatever failed after it: preparing it again would be 42P05.
+            self._tk_prepared |= {statement.name}
         for result in results:
             if result.status == _FATAL:
                 if result.error_field(_SQLSTATE) == b"42P05" and prepare_now:
@@ -416,8 +496,6 @@ class _TenantBinding:
                         yield from _psycopg.exec_command(self, b"ROLLBACK")
                     return (yield from self._begin_with(begin, statement, params))
                 self._raise_first_error(results)
-        if prepare_now:
-            self._tk_prepared |= {statement.name}
         return results[-2]  # the statement's; the Sync comes after it
 
     # --- reconnecting ------------------------------------------------------------

@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _sa_create_async_engine
 
 from tenantkit.context import tenant_context
+from tenantkit.db import tenant_filter
 from tenantkit.db.connection import _POOLED, TenantAsyncConnection, TenantConnection
+from tenantkit.db.signing import BindingSigner
 from tenantkit.errors import BindingError
 
 __all__ = ["Binding", "create_async_engine", "create_engine", "install"]
@@ -39,11 +41,12 @@ def create_engine(
     *,
     strict: bool = False,
     binding: Binding = "set_config",
+    signer: BindingSigner | Literal["env"] | None = "env",
     **kwargs: Any,
 ) -> Engine:
     """`sqlalchemy.create_engine` with tenant binding installed (see `install`)."""
     engine = sqlalchemy.create_engine(url, **kwargs)
-    install(engine, strict=strict, binding=binding)
+    install(engine, strict=strict, binding=binding, signer=signer)
     return engine
 
 
@@ -52,16 +55,21 @@ def create_async_engine(
     *,
     strict: bool = False,
     binding: Binding = "set_config",
+    signer: BindingSigner | Literal["env"] | None = "env",
     **kwargs: Any,
 ) -> AsyncEngine:
     """`sqlalchemy.ext.asyncio.create_async_engine` with tenant binding installed."""
     engine = _sa_create_async_engine(url, **kwargs)
-    install(engine, strict=strict, binding=binding)
+    install(engine, strict=strict, binding=binding, signer=signer)
     return engine
 
 
 def install(
-    engine: Engine | AsyncEngine, *, strict: bool = False, binding: Binding = "set_config"
+    engine: Engine | AsyncEngine,
+    *,
+    strict: bool = False,
+    binding: Binding = "set_config",
+    signer: BindingSigner | Literal["env"] | None = "env",
 ) -> None:
     """Bind the current `TenantContext` at every transaction begin on `engine`.
 
@@ -70,16 +78,23 @@ def install(
     binding: "set_config" (default) or "set_local" for Citus only: it sends the
     ids as literals, which other app-role sessions read in pg_stat_activity;
     see `Binding`.
+    signer: signs every binding (`tenantkit.db.signing`); "env" (default) reads
+    the keys from TENANTKIT_BINDING_SECRET, None never signs. The first
+    connection checks the keys against the database's verifier (`BindingError`).
 
     The engine must use the psycopg 3 driver (`postgresql+psycopg://`). Call
     this before the engine connects; connections it already pooled are dropped.
     Installing twice is a no-op.
+
+    ORM sessions on the engine also add the bound org as an explicit filter on
+    declared tenant tables, for the planner (`tenantkit.db.tenant_filter`).
     """
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
     if binding not in ("set_config", "set_local"):
         raise ValueError(f"binding must be 'set_config' or 'set_local', not {binding!r}")
     if sync_engine in _installed:
         return
+    signing = BindingSigner.from_env() if signer == "env" else signer
     dialect = sync_engine.dialect
     if dialect.name != "postgresql" or dialect.driver != "psycopg":
         raise BindingError(
@@ -116,7 +131,7 @@ def install(
                 "this engine's connections do not come from tenantkit's connection class "
                 "(a custom creator= or pool bypasses do_connect); tenant binding cannot work"
             )
-        conn._tk_arm(strict=strict, set_local=binding == "set_local")
+        conn._tk_arm(strict=strict, set_local=binding == "set_local", signer=signing)
 
     # Each checkout is a new user of the connection: its first round trip checks
     # that the previous user left nothing behind (see tenantkit.db.connection).
@@ -137,3 +152,5 @@ def install(
 
     sync_engine.dispose()
     _installed.add(sync_engine)
+    # ORM statements carry the bound org as an explicit WHERE (opt out per session).
+    tenant_filter.enable_for(sync_engine)

@@ -66,9 +66,16 @@ def _rls_force(audit: Audit) -> list[Finding]:
 def _canonical_predicates(audit: Audit, table: AuditTable) -> set[tuple[str, str]] | None:
     # The generated predicate in both flavours, as PostgreSQL deparses it on
     # this very table; None when no scratch table could be made (no TEMP).
+    # The plain flavour's pre-0005 form, (SELECT current_org_id()), is as safe
+    # (only slower), so it passes too.
     policies = []
-    for flavour in ("postgres", "citus"):
-        predicate = rls.isolation_policy(table.tenant_column, flavour).using
+    generated = [
+        ("postgres", rls.isolation_policy(table.tenant_column, "postgres")),
+        ("citus", rls.isolation_policy(table.tenant_column, "citus")),
+        ("legacy", rls.legacy_isolation_policy(table.tenant_column)),
+    ]
+    for flavour, policy in generated:
+        predicate = policy.using
         name = f"tenantkit_doctor_{flavour}"
         policies.append(rls.Policy(name, "ALL", True, predicate, predicate))
     try:
@@ -182,7 +189,7 @@ def _true_policies(audit: Audit) -> list[Finding]:
                 row["object"],
                 f"{kind} policy {row['policy']} has {' and '.join(clauses)} (true)",
                 "give it a real rule (tenantkit's any_member() is "
-                "`(SELECT tenantkit.current_user_id()) IS NOT NULL`) or drop it",
+                "`(SELECT tenantkit.bound_user_id()) IS NOT NULL`) or drop it",
             )
         )
     return found
@@ -480,3 +487,51 @@ def _prepared_xacts(audit: Audit) -> list[Finding]:
     row = audit.rows("16_prepared_xacts")[0]
     finding = prepared_xacts_finding(int(row["max_prepared"]))
     return [] if finding is None else [finding]
+
+
+@check(
+    "signed-binding",
+    20,
+    "signed binding is on and its verifier is readable by the owner only",
+    sql=["20_signed_binding"],
+)
+def _signed_binding(audit: Audit) -> list[Finding]:
+    row = audit.rows("20_signed_binding")[0]
+    if row["signed"] is None or not row["has_verifier"]:
+        return []  # a schema before migration 0006: `tenantkit migrate` first
+    found = []
+    obj = "tenantkit.binding_keys"
+    if row["grantees"]:
+        found.append(
+            Finding(
+                "signed-binding",
+                "error",
+                obj,
+                f"the binding verifier is readable by {row['grantees']}: whoever reads it "
+                "can sign any binding",
+                f"REVOKE ALL ON tenantkit.binding_keys FROM {row['grantees']};",
+            )
+        )
+    if not row["rls"]:
+        found.append(
+            Finding(
+                "signed-binding",
+                "error",
+                obj,
+                "row-level security is off on the binding verifier (its second lock)",
+                "ALTER TABLE tenantkit.binding_keys ENABLE ROW LEVEL SECURITY;",
+            )
+        )
+    if not row["signed"]:
+        found.append(
+            Finding(
+                "signed-binding",
+                "warning",
+                "tenantkit.settings",
+                "signed binding is off: SQL running as the app role (an injection) can "
+                "set tenantkit.user_id and org_id and act as any member of any org",
+                "UPDATE tenantkit.settings SET signed_binding = true;  -- after `tenantkit keys "
+                "binding add KEY_ID:SECRET` and deploying the app with TENANTKIT_BINDING_SECRET",
+            )
+        )
+    return found

@@ -1,7 +1,7 @@
 """Testing against a real PostgreSQL: the pytest plugin, servers, roles and seeds."""
 
 from tenantkit.testing.app_migrations import alembic_migrations, upgrade_app
-from tenantkit.testing.database import TestDatabase, provision_database
+from tenantkit.testing.database import TestDatabase, enable_signed_binding, provision_database
 from tenantkit.testing.members import DEFAULT_ROLE_MAPPING, OrgMemberInfo, token_for_user
 from tenantkit.testing.safety import assert_tenant_safe
 from tenantkit.testing.seed import SeededOrg, TwoOrgs, seed_two_orgs
@@ -18,6 +18,7 @@ __all__ = [
     "alembic_migrations",
     "assert_tenant_safe",
     "choose_server",
+    "enable_signed_binding",
     "provision_database",
     "seed_two_orgs",
     "start_server",

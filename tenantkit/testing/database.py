@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -20,6 +20,9 @@ from sqlalchemy.engine import URL
 
 from tenantkit.sqlfiles import DatabaseRoles
 from tenantkit.testing.servers import RunningServer
+
+if TYPE_CHECKING:
+    from tenantkit.db.signing import BindingKey
 
 __all__ = ["TestDatabase", "libpq_conninfo", "provision_database"]
 
@@ -141,3 +144,12 @@ def provision_database(server: RunningServer) -> TestDatabase:
             )
         )
     return db
+
+
+def enable_signed_binding(db: TestDatabase, key: BindingKey) -> None:
+    """Store `key`'s verifier in `db` and turn signed binding on (as the owner)."""
+    from tenantkit.db.signing import add_key, set_signing
+
+    with psycopg.connect(db.conninfo("owner"), autocommit=True) as conn:
+        add_key(conn, key)
+        set_signing(conn, True)

@@ -5,9 +5,10 @@ stay fast; the header names the server the run uses (`servers.describe_server`).
 Fixtures:
 
 - `tenantkit_server`: the running server (see `servers.choose_server` for the order);
-- `tenantkit_db`: a fresh, migrated database with owner/app/service roles (and
-  the app's own Alembic migrations, with the `tenantkit_alembic_ini` ini option
-  or a `tenantkit_migrate_app` fixture, see `alembic_migrations`);
+- `tenantkit_db`: a fresh, migrated database with owner/app/service roles,
+  signed binding on with a per-run key (`binding_key`, exported to every engine),
+  and the app's own Alembic migrations (with the `tenantkit_alembic_ini` ini
+  option or a `tenantkit_migrate_app` fixture, see `alembic_migrations`);
 - `tenantkit_roles`: the run's real role names (they carry a random suffix);
 - `owner_engine`, `service_engine`: plain engines for those roles;
 - `app_engine`, `async_app_engine`: app-role engines with tenant binding installed;
@@ -26,6 +27,7 @@ auto modes; the async engine is per test, on the test's own event loop.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -40,8 +42,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from tenantkit import migrate
 from tenantkit.database_roles import DatabaseRoles
 from tenantkit.db import create_async_engine, create_engine
+from tenantkit.db.signing import ENV_VAR, BindingKey, BindingSigner
 from tenantkit.testing.app_migrations import MigrateApp, upgrade_app
-from tenantkit.testing.database import TestDatabase, provision_database
+from tenantkit.testing.database import TestDatabase, enable_signed_binding, provision_database
 from tenantkit.testing.members import token_for_user
 from tenantkit.testing.seed import TwoOrgs, seed_two_orgs
 from tenantkit.testing.servers import (
@@ -112,13 +115,37 @@ def tenantkit_server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="session")
+def binding_key() -> BindingKey | None:
+    """The run's binding key: signed binding is on by default in tests.
+
+    A fresh secret per run (or the one TENANTKIT_BINDING_SECRET names), exported
+    through that variable so every tenantkit engine of the run signs with it.
+    TENANTKIT_TEST_UNSIGNED=1 runs unsigned.
+    """
+    if os.environ.get("TENANTKIT_TEST_UNSIGNED") == "1":
+        return None
+    signer = BindingSigner.from_env()
+    if signer is not None:
+        return signer.key
+    key = BindingKey.generate("test-run")
+    os.environ[ENV_VAR] = key.export()
+    return key
+
+
+@pytest.fixture(scope="session")
 def tenantkit_db(
-    tenantkit_server: RunningServer, tenantkit_migrate_app: MigrateApp | None
+    tenantkit_server: RunningServer,
+    binding_key: BindingKey | None,
+    tenantkit_migrate_app: MigrateApp | None,
 ) -> Iterator[TestDatabase]:
-    """A fresh database with tenantkit's schema migrated, then the app's (if configured)."""
+    """A fresh database with tenantkit's schema migrated, as the owner role; signed
+    binding on with the run's key (see `binding_key`); then the app's migrations
+    (if configured)."""
     db = provision_database(tenantkit_server)
     try:
         migrate.upgrade(db.url("owner"), roles=db.roles)
+        if binding_key is not None:
+            enable_signed_binding(db, binding_key)
         if tenantkit_migrate_app is not None:
             tenantkit_migrate_app(db)
         yield db

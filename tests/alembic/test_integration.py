@@ -30,13 +30,14 @@ from tenantkit.alembic import (
     DropTenantPolicyOp,
     EnableTenancyOp,
 )
+from tenantkit.db.signing import BindingKey
 from tenantkit.doctor import run_checks
 from tenantkit.rls import TableName, TenancySpec, deny, minimum_role, permission
 from tenantkit.schema import orgs
 from tenantkit.tables import SharedTable, UndeclaredTenantTable, declarations, tenant_table
 from tenantkit.tables.catalog import read_live
 from tenantkit.tables.declare import INFO_KEY
-from tenantkit.testing import RunningServer, TestDatabase, provision_database
+from tenantkit.testing import RunningServer, TestDatabase, enable_signed_binding, provision_database
 from tenantkit.testing.seed import seed_two_orgs
 from tests.tables.app.models import Base, Document, Project
 from tests.tables.helpers import app_alembic_config
@@ -319,16 +320,19 @@ def test_offline_sql_names_the_configured_app_role(tables_db: TestDatabase) -> N
     output = config.output_buffer.getvalue()
     assert (
         "CREATE POLICY tenantkit_isolation ON documents AS RESTRICTIVE FOR ALL TO "
-        f"{tables_db.roles.app}\n    USING (org_id = (SELECT tenantkit.current_org_id()))"
+        f"{tables_db.roles.app}\n"
+        "    USING (org_id = (SELECT m.org_id FROM tenantkit.current_membership AS m))"
     ) in output
 
 
 def test_round_trip_upgrade_downgrade_upgrade_loses_no_rows(
-    tenantkit_server: RunningServer,
+    tenantkit_server: RunningServer, binding_key: BindingKey | None
 ) -> None:
     db = provision_database(tenantkit_server)
     try:
         migrate.upgrade(db.url("owner"), roles=db.roles)
+        if binding_key is not None:  # as the plugin's databases (doctor check 20)
+            enable_signed_binding(db, binding_key)
         config = app_alembic_config(db)
         command.upgrade(config, "head")
         engine = sa.create_engine(db.url("owner"), poolclass=sa.NullPool)

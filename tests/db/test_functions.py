@@ -11,7 +11,8 @@ from tenantkit import tenant_context
 from tenantkit.testing import TestDatabase, TwoOrgs
 
 PUBLIC_FUNCTIONS = {
-    "current_user_id": False,
+    "current_user_id": True,  # verifies the signature: reads binding_keys (0006)
+    "bound_user_id": False,
     "current_org_id": True,
     "current_role": True,
     "has_min_role": True,
@@ -20,6 +21,12 @@ PUBLIC_FUNCTIONS = {
     "has_all_permissions": True,
     "is_member": True,
 }  # name -> must be SECURITY DEFINER (reads tenantkit tables)
+
+# SQL-standard bodies (RETURN ...): parsed when created, every name resolved
+# then, so search_path at call time cannot change them; no SET clause, which
+# lets PostgreSQL inline them into the policy's InitPlan (sql/0005_policy_cost.sql,
+# sql/0006_signed_binding_views.sql).
+PARSED_BODIES = {"bound_user_id"}
 
 
 def _functions(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, tuple[object, ...]]:
@@ -39,6 +46,8 @@ def test_functions_are_stable_and_pin_search_path(
         volatile, secdef, config, _ = functions[name]
         assert volatile == "s", name
         assert secdef is definer, name
+        if name in PARSED_BODIES:
+            continue
         assert config == ['search_path=""'], name
     # Every SECURITY DEFINER function pins its search_path, not only the public ones.
     for name, (_, secdef, config, _) in functions.items():
@@ -123,3 +132,18 @@ def test_is_member_is_scoped_to_the_bound_org(
         check = sa.text("SELECT tenantkit.is_member(CAST(:u AS uuid))")
         assert session.execute(check, {"u": seed.a.owner_id}).scalar() is True
         assert session.execute(check, {"u": seed.b.owner_id}).scalar() is False
+
+
+def test_parsed_bodies_are_parsed_inlinable_and_read_no_table(
+    superuser: psycopg.Connection[tuple[object, ...]],
+    tenantkit_db: TestDatabase,
+) -> None:
+    for name in PARSED_BODIES:
+        row = superuser.execute(
+            "SELECT l.lanname = 'sql', p.prosqlbody IS NOT NULL, "
+            "p.proconfig IS NULL, NOT p.prosecdef "
+            "FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+            "WHERE p.pronamespace = 'tenantkit'::regnamespace AND p.proname = %s",
+            (name,),
+        ).fetchone()
+        assert row == (True, True, True, True), name

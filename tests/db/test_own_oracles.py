@@ -29,8 +29,8 @@ import pytest
 import sqlalchemy as sa
 
 from tenantkit.orgs import Management
-from tenantkit.sqlfiles import load_sql
 from tenantkit.testing import TestDatabase, TwoOrgs, seed_two_orgs
+from tests.doctor.helpers import bind
 
 #: Planner settings an attacker may SET, chosen to push the planner onto each index kind.
 SETTINGS: list[dict[str, str]] = [
@@ -211,11 +211,6 @@ def mask(plan: str, value: str) -> str:
     return re.sub(r"\d+kB", "NkB", plan)
 
 
-def _bind_sql() -> str:
-    lines = (line.split("--", 1)[0] for line in load_sql("runtime/bind.sql").splitlines())
-    return " ".join(lines).replace("$1", "%s").replace("$2", "%s")
-
-
 def explain(db: TestDatabase, user_id: str, org_id: str, query: str, settings: dict[str, str],
             *, protection_off: tuple[str, ...] = ()) -> str:
     """EXPLAIN (ANALYZE, BUFFERS) of `query` on a fresh app-role connection, or its error.
@@ -228,7 +223,7 @@ def explain(db: TestDatabase, user_id: str, org_id: str, query: str, settings: d
             conn.execute(ddl.replace("@app_role@", f'"{db.roles.app}"'))
         if protection_off:
             conn.execute(f'SET LOCAL ROLE "{db.roles.app}"')
-        conn.execute(_bind_sql(), (user_id, org_id))
+        bind(conn, org_id, user_id)  # tenantkit's bind statement, signed like the engine's
         for name, value in settings.items():
             conn.execute(f"SET LOCAL {name} = {value}")
         try:

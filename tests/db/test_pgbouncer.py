@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -231,3 +232,26 @@ def test_no_temporary_tables_through_the_pooler(bouncer: sa.URL, notes: TwoOrgs)
             conn.exec_driver_sql("CREATE TEMP TABLE notes (org_id uuid, body text)")
     finally:
         engine.dispose()
+
+
+SIGNATURE = sa.text("SELECT current_setting('tenantkit.signature')")
+SPOOF = sa.text(
+    "SELECT set_config('tenantkit.user_id', :u, true), set_config('tenantkit.org_id', :o, true)"
+)
+
+
+def test_signed_binding_through_the_pooler_signs_for_any_backend_and_stops_spoofing(
+    pooled: sa.Engine, notes: TwoOrgs, superuser: Any
+) -> None:
+    # The client cannot know which server connection its transaction lands on, so
+    # it signs for any backend (pid 0); the signature still covers the ids, and
+    # it travels as a bind parameter, never in SQL text.
+    signed = superuser.execute("SELECT signed_binding FROM tenantkit.settings").fetchone()
+    assert signed == (True,), "the test run signs (tenantkit.testing.plugin.binding_key)"
+    a, b = notes.a, notes.b
+    with tenant_context(a.context(a.member_id)), pooled.connect() as conn:
+        assert {row[0] for row in conn.execute(ORGS)} == {a.org_id}
+        assert str(conn.execute(SIGNATURE).scalar_one()).split(":")[2] == "0"
+        conn.execute(SPOOF, {"u": b.member_id, "o": b.org_id})
+        assert conn.execute(ORGS).all() == []
+        conn.rollback()

@@ -10,6 +10,7 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
+from tenantkit.db.signing import BindingSigner
 from tenantkit.doctor import Finding, run_checks
 from tenantkit.sqlfiles import load_sql
 from tenantkit.testing import TestDatabase
@@ -73,5 +74,14 @@ def bind(conn: psycopg.Connection[Any], org_id: str, user_id: str) -> None:
     """
     lines = (line for line in load_sql("runtime/bind.sql").splitlines())
     statement = " ".join(line for line in lines if not line.lstrip().startswith("--"))
-    statement = statement.replace("%", "%%").replace("$1", "%s").replace("$2", "%s")
-    conn.execute(statement, (user_id, org_id))
+    statement = statement.replace("%", "%%")
+    for n in ("$1", "$2", "$3"):
+        statement = statement.replace(n, "%s")
+    # Signed like the engine's (the run's key, this backend), when the run signs.
+    signer = BindingSigner.from_env()
+    signature = (
+        signer.sign(user_id, org_id, conn.info.backend_pid, signer.expiry()).decode()
+        if signer is not None
+        else ""
+    )
+    conn.execute(statement, (user_id, org_id, signature))

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from tenantkit import TenantContext, tenant_context
+from tenantkit.db.signing import BindingSigner
 from tenantkit.sqlfiles import load_sql
 from tenantkit.testing import TestDatabase
 
@@ -73,7 +74,14 @@ def bind_as(conn: sa.Connection, user_id: str, org_id: str) -> None:
     """Bind the current transaction the way tenantkit's engine does (sql/runtime/bind.sql)."""
     lines = (line.split("--", 1)[0] for line in load_sql("runtime/bind.sql").splitlines())
     statement = " ".join(lines).replace("$1", "%(user_id)s").replace("$2", "%(org_id)s")
-    conn.exec_driver_sql(statement, {"user_id": user_id, "org_id": org_id})
+    statement = statement.replace("$3", "%(signature)s")
+    # Signed like the engine's (the run's key, this backend), when the run signs.
+    signer = BindingSigner.from_env()
+    signature = ""
+    if signer is not None:
+        pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+        signature = signer.sign(user_id, org_id, pid, signer.expiry()).decode()
+    conn.exec_driver_sql(statement, {"user_id": user_id, "org_id": org_id, "signature": signature})
 
 
 @contextmanager

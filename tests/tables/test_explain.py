@@ -46,7 +46,12 @@ def assert_tenant_index_scan(plan: dict[str, Any], table: str, index: str) -> di
     assert "org_id =" in scan["Index Cond"], scan["Index Cond"]
     # current_org_id() runs once per statement, not once per row.
     assert any(n.get("Parent Relationship") == "InitPlan" for n in nodes(plan))
-    assert not [n for n in nodes(plan) if n["Node Type"] == "Seq Scan"]
+    # The binding's verification reads tenantkit's tables, tiny here (the one-row
+    # settings, a few keys and members), where a sequential scan is the right
+    # plan; tests/db/test_policy_cost.py shows an index can drive each probe.
+    tiny = ("settings", "binding_keys", "memberships", "users")
+    seq = [n for n in nodes(plan) if n["Node Type"] == "Seq Scan"]
+    assert not [n for n in seq if n.get("Relation Name") not in tiny]
     return scan
 
 

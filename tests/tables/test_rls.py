@@ -27,15 +27,15 @@ DOCUMENTS_SQL = """\
 ALTER TABLE documents ENABLE ROW LEVEL SECURITY;
 ALTER TABLE documents FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenantkit_isolation ON documents AS RESTRICTIVE FOR ALL TO tenantkit_app
-    USING (org_id = (SELECT tenantkit.current_org_id()))
-    WITH CHECK (org_id = (SELECT tenantkit.current_org_id()));
+    USING (org_id = (SELECT m.org_id FROM tenantkit.current_membership AS m))
+    WITH CHECK (org_id = (SELECT m.org_id FROM tenantkit.current_membership AS m));
 REVOKE ALL ON documents FROM tenantkit_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON documents TO tenantkit_app;
 ALTER TABLE documents ALTER COLUMN org_id SET DEFAULT tenantkit.current_org_id();
 CREATE TRIGGER tenantkit_refuse_tenant_change BEFORE UPDATE ON documents
     FOR EACH ROW EXECUTE FUNCTION tenantkit.refuse_tenant_change('org_id');
 CREATE POLICY tenantkit_select ON documents AS PERMISSIVE FOR SELECT TO tenantkit_app
-    USING ((SELECT tenantkit.current_user_id()) IS NOT NULL);
+    USING ((SELECT tenantkit.bound_user_id()) IS NOT NULL);
 CREATE POLICY tenantkit_insert ON documents AS PERMISSIVE FOR INSERT TO tenantkit_app
     WITH CHECK ((SELECT tenantkit.has_min_role('Member')));
 CREATE POLICY tenantkit_update ON documents AS PERMISSIVE FOR UPDATE TO tenantkit_app
@@ -62,14 +62,17 @@ def test_every_function_call_is_wrapped_once_per_statement() -> None:
         for policy in spec_of(model).policies():
             for expression in (policy.using, policy.with_check):
                 if expression is not None:
-                    calls = expression.count("tenantkit.")
+                    # The isolation policy reads the view in a subquery (no call).
+                    calls = expression.count("tenantkit.") - expression.count(
+                        "FROM tenantkit.current_membership"
+                    )
                     assert expression.count("(SELECT tenantkit.") == calls, expression
 
 
 @pytest.mark.parametrize(
     ("rule", "using"),
     [
-        (any_member(), "(SELECT tenantkit.current_user_id()) IS NOT NULL"),
+        (any_member(), "(SELECT tenantkit.bound_user_id()) IS NOT NULL"),
         (minimum_role("Admin"), "(SELECT tenantkit.has_min_role('Admin'))"),
         (exact_role("Owner"), "(SELECT tenantkit.has_role('Owner'))"),
         (permission("docs:delete"), "(SELECT tenantkit.has_permission('docs:delete'))"),
@@ -168,7 +171,7 @@ def test_citus_flavour_has_no_subqueries() -> None:
     assert "SELECT" not in script.replace("GRANT SELECT", "").replace("FOR SELECT", "")
     assert "USING (org_id = tenantkit.current_org_id())" in script
     assert "WITH CHECK (org_id = tenantkit.current_org_id())" in script
-    assert "USING (tenantkit.current_user_id() IS NOT NULL)" in script
+    assert "USING (tenantkit.bound_user_id() IS NOT NULL)" in script
     assert "WITH CHECK (tenantkit.has_min_role('Member'))" in script
     assert "(tenantkit.has_role('Owner') OR tenantkit.has_permission('d'))" in script
     assert "FORCE ROW LEVEL SECURITY" in script

@@ -15,15 +15,24 @@ from examples.notes.app import create_app
 from examples.notes.db import migrate
 from examples.notes.seed import Seed, seed
 from tenantkit import TokenIssuer, TokenVerifier
-from tenantkit.testing import RunningServer, TestDatabase, provision_database
+from tenantkit.testing import (
+    RunningServer,
+    TestDatabase,
+    enable_signed_binding,
+    provision_database,
+)
 
 NOTES_PER_ORG = 3
 
 
 @pytest.fixture(scope="session")
-def notes_db(tenantkit_server: RunningServer) -> Iterator[TestDatabase]:
+def notes_db(
+    tenantkit_server: RunningServer, binding_key: tenantkit.BindingKey | None
+) -> Iterator[TestDatabase]:
     db = provision_database(tenantkit_server)
     migrate(db.url("owner"), db.roles)
+    if binding_key is not None:  # signed binding, with the test run's key
+        enable_signed_binding(db, binding_key)
     yield db
     if not tenantkit_server.throwaway:
         db.drop()

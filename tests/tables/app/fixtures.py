@@ -21,7 +21,14 @@ from alembic import command
 
 import tenantkit
 from tenantkit import migrate
-from tenantkit.testing import RunningServer, SeededOrg, TestDatabase, provision_database
+from tenantkit.db.signing import BindingKey
+from tenantkit.testing import (
+    RunningServer,
+    SeededOrg,
+    TestDatabase,
+    enable_signed_binding,
+    provision_database,
+)
 from tenantkit.testing.seed import seed_two_orgs
 from tests.tables.helpers import app_alembic_config
 
@@ -55,11 +62,16 @@ class AppData:
 
 
 @pytest.fixture(scope="session")
-def tables_db(tenantkit_server: RunningServer) -> Iterator[TestDatabase]:
-    """A fresh database: tenantkit's schema, then the fixture app at head."""
+def tables_db(
+    tenantkit_server: RunningServer, binding_key: BindingKey | None
+) -> Iterator[TestDatabase]:
+    """A fresh database: tenantkit's schema (signed binding on, as the plugin's), then
+    the fixture app at head."""
     db = provision_database(tenantkit_server)
     try:
         migrate.upgrade(db.url("owner"), roles=db.roles)
+        if binding_key is not None:
+            enable_signed_binding(db, binding_key)
         command.upgrade(app_alembic_config(db), "head")
         yield db
     finally:

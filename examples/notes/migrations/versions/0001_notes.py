@@ -45,7 +45,7 @@ def upgrade() -> None:
         "notes",
         "tenantkit_select",
         command="SELECT",
-        using="(SELECT tenantkit.current_user_id()) IS NOT NULL",
+        using="(SELECT tenantkit.bound_user_id()) IS NOT NULL",
     )
     op.create_tenant_policy(
         "notes",

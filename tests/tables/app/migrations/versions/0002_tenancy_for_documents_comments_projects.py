@@ -25,7 +25,7 @@ def upgrade() -> None:
         "documents",
         "tenantkit_select",
         command="SELECT",
-        using="(SELECT tenantkit.current_user_id()) IS NOT NULL",
+        using="(SELECT tenantkit.bound_user_id()) IS NOT NULL",
     )
     op.create_tenant_policy(
         "documents",
@@ -51,13 +51,13 @@ def upgrade() -> None:
         "comments",
         "tenantkit_select",
         command="SELECT",
-        using="(SELECT tenantkit.current_user_id()) IS NOT NULL",
+        using="(SELECT tenantkit.bound_user_id()) IS NOT NULL",
     )
     op.create_tenant_policy(
         "comments",
         "tenantkit_insert",
         command="INSERT",
-        with_check="(SELECT tenantkit.current_user_id()) IS NOT NULL",
+        with_check="(SELECT tenantkit.bound_user_id()) IS NOT NULL",
     )
     op.create_tenant_policy(
         "comments",
@@ -77,7 +77,7 @@ def upgrade() -> None:
         "projects",
         "tenantkit_select",
         command="SELECT",
-        using="(SELECT tenantkit.current_user_id()) IS NOT NULL",
+        using="(SELECT tenantkit.bound_user_id()) IS NOT NULL",
     )
     op.create_tenant_policy(
         "projects",

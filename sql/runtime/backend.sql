@@ -1,0 +1,4 @@
+-- First use of a connection whose engine signs: the server backend's pid
+-- (unequal to the client's behind a pooler, whose server connection changes
+-- between transactions) and the server's clock (signatures expire by it).
+SELECT pg_catalog.pg_backend_pid(), EXTRACT(epoch FROM pg_catalog.clock_timestamp())
