@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from tenantkit.errors import StartupCheckFailed, UnsafeConnection
+from tenantkit.errors import BindingError, StartupCheckFailed, UnsafeConnection
 from tenantkit.migrate import head_revision
 from tenantkit.sqlfiles import load_sql
 
@@ -67,6 +67,11 @@ def _unsafe(exc: UnsafeConnection) -> StartupCheckFailed:
     return _fail(f"the app connects as a role that can bypass row-level security: {exc.message}")
 
 
+def _binding(exc: BindingError) -> StartupCheckFailed:
+    # The signing keys are checked on the first connection, before the schema query.
+    return _fail(" ".join(str(exc).split()))
+
+
 def _connect_error(exc: DBAPIError) -> StartupCheckFailed:
     first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     return _fail(f"cannot connect to the database: {first}")
@@ -94,6 +99,8 @@ def check_engine(engine: Engine) -> None:
             _check(conn)
         except UnsafeConnection as exc:
             raise _unsafe(exc) from None
+        except BindingError as exc:
+            raise _binding(exc) from None
 
 
 async def check_async_engine(engine: AsyncEngine) -> None:
@@ -107,3 +114,5 @@ async def check_async_engine(engine: AsyncEngine) -> None:
             await conn.run_sync(_check)
         except UnsafeConnection as exc:
             raise _unsafe(exc) from None
+        except BindingError as exc:
+            raise _binding(exc) from None

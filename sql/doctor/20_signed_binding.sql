@@ -1,10 +1,10 @@
--- Check 17: signed binding is on, and its verifier is the owner's alone.
--- signed: settings.signed_binding (NULL before migration 0006, read through
--- to_jsonb so the query stands on older schemas); grantees: every role other
+-- Check 20: signed binding is on, and its verifier is the owner's alone.
+-- has_settings: tenantkit.settings exists (the flag itself is read by
+-- 20_signed_binding_flag.sql only then, so the check stands on a database never
+-- migrated); grantees: every role other
 -- than the owner holding a privilege on tenantkit.binding_keys; rls: row-level
 -- security enabled on it (the second lock).
-SELECT (SELECT (pg_catalog.to_jsonb(st) ->> 'signed_binding')::boolean
-        FROM tenantkit.settings AS st) AS signed,
+SELECT pg_catalog.to_regclass('tenantkit.settings') IS NOT NULL AS has_settings,
        c.oid IS NOT NULL AS has_verifier,
        COALESCE(c.relrowsecurity, false) AS rls,
        (SELECT pg_catalog.string_agg(DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC'

@@ -761,6 +761,9 @@ class TenantConnection(_TenantBinding, psycopg.Connection[Any]):
         conn.server_cursor_factory = TenantServerCursor
         conn._tk_connect_args = (conninfo, kwargs)
         conn._tk_passthrough = pooled
+        if not pooled:
+            # Made directly: signs as an engine's would by default (TENANTKIT_BINDING_SECRET).
+            conn._tk_signer = BindingSigner.from_env()
         return conn
 
     def transaction(
@@ -787,6 +790,9 @@ class TenantAsyncConnection(_TenantBinding, psycopg.AsyncConnection[Any]):
         conn.server_cursor_factory = TenantAsyncServerCursor
         conn._tk_connect_args = (conninfo, kwargs)
         conn._tk_passthrough = pooled
+        if not pooled:
+            # Made directly: signs as an engine's would by default (TENANTKIT_BINDING_SECRET).
+            conn._tk_signer = BindingSigner.from_env()
         return conn
 
     def transaction(

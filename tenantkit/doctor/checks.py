@@ -493,10 +493,12 @@ def _prepared_xacts(audit: Audit) -> list[Finding]:
     "signed-binding",
     20,
     "signed binding is on and its verifier is readable by the owner only",
-    sql=["20_signed_binding"],
+    sql=["20_signed_binding", "20_signed_binding_flag"],
 )
 def _signed_binding(audit: Audit) -> list[Finding]:
-    row = audit.rows("20_signed_binding")[0]
+    row = dict(audit.rows("20_signed_binding")[0])
+    flag = audit.rows("20_signed_binding_flag") if row["has_settings"] else []
+    row["signed"] = flag[0]["signed"] if flag else None
     if row["signed"] is None or not row["has_verifier"]:
         return []  # a schema before migration 0006: `tenantkit migrate` first
     found = []
