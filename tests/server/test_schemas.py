@@ -146,8 +146,8 @@ def test_org_info_only_with_include_orgs_and_updates_answer_empty(
     assert "org_id_to_org_info" not in plain and "role_in_org" not in plain
     full = client.get(f"{V1}/user/{a.owner_id}", params={"include_orgs": "true"}).json()
     assert a.org_id in full["org_id_to_org_info"]
-    batch = client.post(f"{V1}/user/user_ids", json={"user_ids": [a.owner_id]}).json()
-    assert "org_id_to_org_info" not in batch[a.owner_id]
+    [batch] = client.post(f"{V1}/user/user_ids", json={"user_ids": [a.owner_id]}).json()
+    assert batch["user_id"] == a.owner_id and "org_id_to_org_info" not in batch
     members = client.get(f"{V1}/user/org/{a.org_id}").json()["users"]
     assert all("org_id_to_org_info" not in u and "role_in_org" in u for u in members)
     # PropelAuth answers the user updates with an empty object

@@ -57,37 +57,33 @@ def query_users(
     return s.UsersPage.from_record(page, users=[s.user_metadata(u) for u in page.items])
 
 
-@router.post("/user_ids", response_model=dict[str, s.UserMetadata],
-             response_model_exclude_unset=True,
-             summary="Fetch users by ids (keyed by id)")
-def by_ids(
-    body: s.UserIds, api: ApiDep, include_orgs: bool = False
-) -> dict[str, s.UserMetadata]:
+# PropelAuth answers a batch fetch with a JSON array: the users found, each once,
+# unmatched keys left out (propelauth-py keys the array by id, email or username
+# itself). Python's `Users.fetch_many` returns the same users keyed.
+@router.post("/user_ids", response_model=list[s.UserMetadata],
+             response_model_exclude_unset=True, summary="Fetch users by ids (batch)")
+def by_ids(body: s.UserIds, api: ApiDep, include_orgs: bool = False) -> list[s.UserMetadata]:
     with api.management() as m:
         found = m.users.fetch_many(user_ids=body.user_ids, include_orgs=include_orgs)
-    return {k: s.user_metadata(u) for k, u in found.items()}
+    return [s.user_metadata(u) for u in found.values()]
 
 
-@router.post("/emails", response_model=dict[str, s.UserMetadata],
-             response_model_exclude_unset=True,
-             summary="Fetch users by emails (keyed by email)")
-def by_emails(
-    body: s.Emails, api: ApiDep, include_orgs: bool = False
-) -> dict[str, s.UserMetadata]:
+@router.post("/emails", response_model=list[s.UserMetadata],
+             response_model_exclude_unset=True, summary="Fetch users by emails (batch)")
+def by_emails(body: s.Emails, api: ApiDep, include_orgs: bool = False) -> list[s.UserMetadata]:
     with api.management() as m:
         found = m.users.fetch_many(emails=body.emails, include_orgs=include_orgs)
-    return {k: s.user_metadata(u) for k, u in found.items()}
+    return [s.user_metadata(u) for u in found.values()]
 
 
-@router.post("/usernames", response_model=dict[str, s.UserMetadata],
-             response_model_exclude_unset=True,
-             summary="Fetch users by usernames (keyed by lower-cased username)")
+@router.post("/usernames", response_model=list[s.UserMetadata],
+             response_model_exclude_unset=True, summary="Fetch users by usernames (batch)")
 def by_usernames(
     body: s.Usernames, api: ApiDep, include_orgs: bool = False
-) -> dict[str, s.UserMetadata]:
+) -> list[s.UserMetadata]:
     with api.management() as m:
         found = m.users.fetch_many(usernames=body.usernames, include_orgs=include_orgs)
-    return {k: s.user_metadata(u) for k, u in found.items()}
+    return [s.user_metadata(u) for u in found.values()]
 
 
 @router.post("/", response_model=s.CreatedUser, **OMIT_UNSET, summary="Create a user")
