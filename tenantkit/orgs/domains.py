@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from tenantkit.errors import Forbidden, InvalidField, NotFound
-from tenantkit.orgs._db import Conn, missing_or_refused, run
+from tenantkit.orgs._db import Conn, missing_or_refused, run, uuid_param
 from tenantkit.orgs._validate import check_domain, check_id
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited
@@ -51,8 +51,17 @@ class Domains:
         return self._update(org_id, values, "org.domain_added", domain)
 
     def remove(self, org_id: str, domain: str) -> Org:
-        """Remove `domain`; the primary domain cannot go while the org restricts to it."""
+        """Remove `domain`; the primary domain cannot go while the org restricts to it.
+
+        Its verification record goes too. On an end user's session this is
+        `tenantkit.remove_current_org_domain()` (`tenantkit::can_update_org`), a
+        door that only takes domains away: adding one stays backend (or DNS) work.
+        """
         org_id, domain = check_id("org_id", org_id), check_domain("domain", domain)
+        if self._actor.is_end_user:
+            run(self._conn, select(func.tenantkit.remove_current_org_domain(
+                uuid_param(org_id), literal(domain))))
+            return Orgs(self._conn, self._actor).fetch(org_id)
         current = Orgs(self._conn, self._actor).fetch(org_id)
         if domain == current.domain:
             if current.domain_restrict:
@@ -62,7 +71,9 @@ class Domains:
             values = {"extra_domains": func.array_remove(orgs.c.extra_domains, literal(domain))}
         else:
             raise InvalidField("domain", "is not one of the org's domains")
-        return self._update(org_id, values, "org.domain_removed", domain)
+        removed = self._update(org_id, values, "org.domain_removed", domain)
+        run(self._conn, delete(dv).where(dv.c.org_id == org_id, dv.c.domain == domain))
+        return removed
 
     def set_rules(self, org_id: str, *, autojoin: bool | None = None,
                   restrict: bool | None = None) -> Org:

@@ -25,15 +25,13 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     and_,
-    column,
     func,
     insert,
     literal,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.types import DateTime, Integer, Text
+from sqlalchemy.types import Text
 
 from tenantkit.errors import Conflict, Forbidden, InvalidField, NotFound
 from tenantkit.orgs._db import Conn, missing_or_refused, run, uuid_param
@@ -42,7 +40,7 @@ from tenantkit.orgs._sources import invites_source, orgs_source, users_source
 from tenantkit.orgs._validate import check_email, check_id, check_role, check_roles, check_text
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited, json_value
-from tenantkit.orgs.models import CreatedInvite, Invite, InviteDelivery, Page
+from tenantkit.orgs.models import CreatedInvite, Invite, Page
 from tenantkit.orgs.paging import PageRequest, fetch_page
 from tenantkit.schema import invites, memberships, users
 
@@ -74,6 +72,7 @@ def _listing(actor: Actor) -> tuple[FromClause, list[ColumnElement[Any]], FromCl
         i.c.invite_id, i.c.org_id, o.c.name.label("org_name"), i.c.email,
         i.c.invitee_user_id, i.c.role, i.c.additional_roles, i.c.inviter_user_id,
         inviter.c.email.label("inviter_email"), i.c.state, i.c.created_at, i.c.expires_at,
+        i.c.delivery_state, i.c.delivery_attempts, i.c.delivery_error, i.c.delivered_at,
     ]
     from_ = i.join(o, o.c.org_id == i.c.org_id).outerjoin(
         inviter, inviter.c.user_id == i.c.inviter_user_id)
@@ -257,22 +256,6 @@ class Invites:
         ).returning(invites.c.invite_id))
         if run(self._conn, stmt).first() is None:
             raise NotFound("invite not found")
-
-    def deliveries(self, org_id: str) -> dict[str, InviteDelivery]:
-        """Delivery outcomes of `org_id`'s pending invites, by invite id."""
-        org_id = check_id("org_id", org_id)
-        names = ("invite_id", "delivery_state", "delivery_attempts", "delivery_error",
-                 "delivered_at")
-        if self._actor.is_end_user:
-            source: FromClause = func.tenantkit.current_org_invite_deliveries().table_valued(
-                column("invite_id", PG_UUID(as_uuid=False)), column("delivery_state", Text()),
-                column("delivery_attempts", Integer()), column("delivery_error", Text()),
-                column("delivered_at", DateTime(timezone=True))).alias("d")
-            rows = run(self._conn, select(source))
-        else:
-            rows = run(self._conn, select(*(invites.c[n] for n in names)).where(
-                invites.c.org_id == org_id, invites.c.state == "pending"))
-        return {str(r._mapping["invite_id"]): InviteDelivery.from_row(r) for r in rows}
 
     def revoke(self, org_id: str, email: str) -> None:
         """Revoke the pending invite of `email` to `org_id`."""

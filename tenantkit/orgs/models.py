@@ -207,6 +207,20 @@ class Member:
 
 
 @dataclass(frozen=True, slots=True)
+class InviteDelivery:
+    """How sending an invite went: pending (not tried), sent, or failed (with the error)."""
+
+    delivery_state: str
+    delivery_attempts: int
+    delivery_error: str | None
+    delivered_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> InviteDelivery:
+        return cls(**_fields(cls, row))
+
+
+@dataclass(frozen=True, slots=True)
 class Invite:
     invite_id: str
     org_id: str
@@ -220,10 +234,12 @@ class Invite:
     state: str
     created_at: datetime
     expires_at: datetime
+    #: Sending it after commit (the end-user API's invite sender records each attempt).
+    delivery: InviteDelivery
 
     @classmethod
     def from_row(cls, row: Any) -> Invite:
-        return cls(**_fields(cls, row))
+        return cls(**_fields(cls, row), delivery=InviteDelivery.from_row(row))
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,21 +255,6 @@ class DomainVerification:
 
     @classmethod
     def from_row(cls, row: Any) -> DomainVerification:
-        return cls(**_fields(cls, row))
-
-
-@dataclass(frozen=True, slots=True)
-class InviteDelivery:
-    """How sending an invite went: pending (not tried), sent, or failed (with the error)."""
-
-    invite_id: str
-    delivery_state: str
-    delivery_attempts: int
-    delivery_error: str | None
-    delivered_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> InviteDelivery:
         return cls(**_fields(cls, row))
 
 

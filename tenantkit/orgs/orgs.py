@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Final, Literal, get_args
 
 from sqlalchemy import (
@@ -58,6 +59,10 @@ ORG_ORDERS: Final = get_args(OrgOrder)
 
 #: Fields `Orgs.update` accepts: read off the `Org` record, where each field's rule lives.
 UPDATABLE: Final = ORG_UPDATABLE
+#: What an end user changes through the database's door rather than an UPDATE, each
+#: with its own rule there: the domain rules need `tenantkit::can_update_org`, the
+#: 2FA deadline the org's top role (PropelAuth: "only org owners").
+END_USER_SETTINGS: Final = frozenset({"domain_autojoin", "domain_restrict", "require_2fa_by"})
 
 
 def _clean(field: str, value: Any) -> Any:
@@ -216,6 +221,16 @@ class Orgs:
         if not changes:
             return self.fetch(org_id)
         clean = {k: _clean(k, v) for k, v in changes.items()}
+        doored: dict[str, Any] = {}
+        if self._actor.is_end_user:
+            # Settings with a rule of their own go through the database's door,
+            # which checks that rule (see END_USER_SETTINGS); the rest is a plain
+            # UPDATE the column privileges and policies decide (name, metadata).
+            # The UPDATE goes first: refused, it raises before the door writes.
+            doored = {k: clean.pop(k) for k in list(clean) if k in END_USER_SETTINGS}
+            if not clean:
+                self._update_settings(org_id, doored)
+                return self.fetch(org_id)
         if "custom_role_mapping_name" in clean:
             RoleMappings(self._conn, self._actor)._check_members_fit(
                 org_id, clean["custom_role_mapping_name"])
@@ -233,7 +248,17 @@ class Orgs:
             raise missing_or_refused(
                 self._conn, select(orgs.c.org_id).where(orgs.c.org_id == org_id), "org"
             )
+        if doored:
+            self._update_settings(org_id, doored)
         return self.fetch(org_id) if self._actor.is_end_user else Org.from_row(row)
+
+    def _update_settings(self, org_id: str, changes: dict[str, Any]) -> None:
+        """An end user's change to settings with their own rule, through
+        `tenantkit.update_current_org_settings()`: it refuses (403) a role without
+        the rule's permission, and answers 404 for any org but the bound one."""
+        wire = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in changes.items()}
+        run(self._conn, select(func.tenantkit.update_current_org_settings(
+            uuid_param(org_id), json_value(wire))))
 
     def convert_to_isolated(self, org_id: str) -> Org:
         """Make an existing org isolated (backend work).

@@ -16,7 +16,6 @@ from tenantkit.orgs import (
     ApiKey,
     DomainVerification,
     Invite,
-    InviteDelivery,
     Member,
     Org,
     UserOrg,
@@ -56,7 +55,8 @@ def _seconds(value: datetime | None) -> int | None:
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "yes" is not true and "5" is not 5; a typo'd key is refused, not ignored.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _Response(BaseModel):
@@ -83,8 +83,10 @@ class CreateOrg(_Request):
 
 
 class UpdateOrg(_Request):
-    """Settings to change; what a role may change is the database's decision
-    (today an end user's role may change name and metadata only)."""
+    """Settings to change; what a role may change is the database's decision:
+    name, metadata, domain_autojoin and domain_restrict with
+    `tenantkit::can_update_org`, require_2fa_by (Unix seconds; null clears it)
+    with the org's top role only. Anything else is not an end user's to change."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     metadata: dict[str, Any] | None = None
@@ -219,15 +221,16 @@ class InviteOut(_Response):
     delivery_error: str | None
 
     @classmethod
-    def of(cls, invite: Invite, delivery: InviteDelivery | None) -> InviteOut:
+    def of(cls, invite: Invite) -> InviteOut:
+        delivery = invite.delivery
         return cls(invite_id=invite.invite_id, org_id=invite.org_id, email=invite.email,
                    role=invite.role, additional_roles=list(invite.additional_roles),
                    state=invite.state, inviter_email=invite.inviter_email,
                    created_at=int(invite.created_at.timestamp()),
                    expires_at=int(invite.expires_at.timestamp()),
-                   delivery_state=delivery.delivery_state if delivery else "pending",
-                   delivery_attempts=delivery.delivery_attempts if delivery else 0,
-                   delivery_error=delivery.delivery_error if delivery else None)
+                   delivery_state=delivery.delivery_state,
+                   delivery_attempts=delivery.delivery_attempts,
+                   delivery_error=delivery.delivery_error)
 
 
 class CreatedInviteOut(_Response):

@@ -235,10 +235,15 @@ def create_router(
             org_id, body.domain)))
 
     @router.delete("/orgs/{org_id}/domains/{domain}", status_code=204,
-                   summary="Withdraw a pending domain")
+                   summary="Withdraw a pending domain, or remove a verified one")
     def remove_domain(me: Me, org_id: InOrg, domain: Annotated[str, Path(max_length=253)]
                       ) -> Response:
-        s.run(me, org_id, lambda m: m.domains.withdraw(org_id, domain))
+        def work(m: Management) -> None:
+            try:
+                m.domains.withdraw(org_id, domain)
+            except NotFound:  # not pending (for this user): one of the org's domains?
+                m.domains.remove(org_id, domain)
+        s.run(me, org_id, work)
         return Response(status_code=204)
 
     # --- members -------------------------------------------------------------------
@@ -292,10 +297,6 @@ def create_router(
 
     # --- invites -------------------------------------------------------------------
 
-    def _invite_out(m: Management, org_id: str, invites: list[Any]) -> list[w.InviteOut]:
-        deliveries = m.invites.deliveries(org_id)
-        return [w.InviteOut.of(i, deliveries.get(i.invite_id)) for i in invites]
-
     @router.get("/orgs/{org_id}/invites", response_model=w.InvitesPage, summary="Invites")
     def list_invites(me: Me, org_id: InOrg, page_size: PageSize = 10,
                      page_number: PageNumber = 0,
@@ -304,7 +305,7 @@ def create_router(
         def work(m: Management) -> w.InvitesPage:
             page = m.invites.list(org_id, state=state,
                                   page=PageRequest(page_size, page_number))
-            return w.InvitesPage(invites=_invite_out(m, org_id, page.items),
+            return w.InvitesPage(invites=[w.InviteOut.of(i) for i in page.items],
                                  total_invites=page.total, current_page=page.page_number,
                                  page_size=page.page_size, has_more_results=page.has_more)
         return s.run(me, org_id, work)
@@ -313,7 +314,7 @@ def create_router(
                     ) -> w.CreatedInviteOut:
         # After the commit: a send that fails leaves the invite, marked failed.
         background.add_task(s.deliver, me, created)
-        return w.CreatedInviteOut(invite=w.InviteOut.of(created.invite, None))
+        return w.CreatedInviteOut(invite=w.InviteOut.of(created.invite))
 
     @router.post("/orgs/{org_id}/invites", response_model=w.CreatedInviteOut, status_code=201,
                  summary="Invite by email (the link goes to the invitee only)")

@@ -112,8 +112,17 @@ def test_a_domain_verifies_only_with_its_txt_record(
     org = api.get(f"/orgs/{a.org_id}", headers=auth(a.owner_id)).json()
     assert domain in [org["domain"], *org["extra_domains"]]
     assert _joined(service_engine, a.org_id, domain)
-    # a verified domain stays verified; withdrawing is for pending ones only
+    # a verified domain stays verified, until the org takes it off (a Member may not)
     assert backend.post(verify).json()["state"] == "verified"
+    assert api.delete(f"/orgs/{a.org_id}/domains/{domain}",
+                      headers=auth(a.member_id)).status_code == 403
+    assert api.delete(f"/orgs/{a.org_id}/domains/{domain}",
+                      headers=auth(a.owner_id)).status_code == 204
+    org = api.get(f"/orgs/{a.org_id}", headers=auth(a.owner_id)).json()
+    assert domain not in [org["domain"], *org["extra_domains"]]
+    assert api.get(f"/orgs/{a.org_id}/domains", headers=auth(a.owner_id)).json() == {
+        "domains": []}
+    assert not _joined(service_engine, a.org_id, domain)
     assert api.delete(f"/orgs/{a.org_id}/domains/{domain}",
                       headers=auth(a.owner_id)).status_code == 404
 

@@ -112,9 +112,11 @@ def test_update_org_settings(api: TestClient, auth: Headers, orgs: TwoOrgs) -> N
     assert ok.status_code == 200 and ok.json()["name"] == "Renamed"
     refused(api.patch(f"/orgs/{a.org_id}", json={"name": "Nope"}, headers=auth(a.member_id)),
             403)
-    # a setting the role's column privileges do not cover is the database's no too
+    # the 2FA deadline is the top role's alone (test_org_settings.py has the rest)
     refused(api.patch(f"/orgs/{a.org_id}", json={"require_2fa_by": 1_900_000_000},
-                      headers=auth(a.owner_id)), 403)
+                      headers=auth(a.admin_id)), 403)
+    refused(api.patch(f"/orgs/{a.org_id}", json={"max_users": 1000},
+                      headers=auth(a.owner_id)), 400)  # not an end user's setting at all
     refused(api.patch(f"/orgs/{a.org_id}", json={"name": "Nope"}, headers=auth(orgs.b.owner_id)),
             404)
 
