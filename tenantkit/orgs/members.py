@@ -39,7 +39,7 @@ from tenantkit.orgs._validate import check_id, check_role, check_roles
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited, row_json
 from tenantkit.orgs.models import Member, Membership, Page, User, UserOrg
-from tenantkit.orgs.paging import PageRequest, fetch_page
+from tenantkit.orgs.paging import CursorRequest, PageRequest, fetch_listing
 from tenantkit.schema import memberships
 
 __all__ = ["Members"]
@@ -146,8 +146,14 @@ class Members:
         role: str | None = None,
         include_inactive: bool = False,
         include_orgs: bool = False,
+        cursor: CursorRequest | None = None,
     ) -> Page[Member]:
-        """Members of `org_id` in the order they joined; `role` matches any role held."""
+        """Members of `org_id` in the order they joined; `role` matches any role held.
+
+        With `cursor`, the page before or after a cursor instead of a page number:
+        a walk by cursor sees every member who stayed exactly once while others
+        join or leave (page numbers shift).
+        """
         org_id = check_id("org_id", org_id)
         page = page or PageRequest()
         where: list[ColumnElement[bool]] = [memberships.c.org_id == org_id]
@@ -157,10 +163,12 @@ class Members:
                              literal(wanted) == any_(memberships.c.additional_roles)))
         if not include_inactive:
             where.append(memberships.c.status == "active")
-        rows, total = fetch_page(
+        listing = fetch_listing(
             self._conn, columns=list(_RETURNING), from_=memberships, where=where,
-            keys=[memberships.c.created_at, memberships.c.user_id], descending=False, page=page,
+            keys=[memberships.c.created_at, memberships.c.user_id], descending=False,
+            page=cursor or page,
         )
+        rows = listing.rows
         # The page's users come in a second query, by id: for an end user that
         # is current_org_users(ids), which reads only the bound org's members.
         ids = [row._mapping["user_id"] for row in rows]
@@ -175,7 +183,8 @@ class Members:
                 continue
             orgs = infos.get(row._mapping["user_id"], ()) if include_orgs else None
             items.append(Member(User.from_row(user, orgs), Membership.from_row(row)))
-        return Page(items, total, page.page_number, page.page_size)
+        return Page(items, listing.total, listing.page_number, listing.page_size,
+                    before=listing.before, after=listing.after)
 
     # --- helpers ----------------------------------------------------------------
 

@@ -42,13 +42,7 @@ from tenantkit.orgs._validate import (
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited, json_value
 from tenantkit.orgs.models import ORG_RULES, ORG_UPDATABLE, Org, Page
-from tenantkit.orgs.paging import (
-    CursorRequest,
-    PageRequest,
-    fetch_cursor_page,
-    fetch_page,
-    row_cursor,
-)
+from tenantkit.orgs.paging import CursorRequest, PageRequest, fetch_listing
 from tenantkit.orgs.roles import RoleMappings
 from tenantkit.schema import orgs
 
@@ -189,28 +183,12 @@ class Orgs:
             where.append(o.c.legacy_org_id == check_text("legacy_org_id", legacy_org_id))
         keys = ([o.c.name, o.c.org_id] if order_by == "NAME"
                 else [o.c.created_at, o.c.org_id])
-        descending = order_by == "CREATED_AT_DESC"
-        if cursor is not None:
-            found, before, after = fetch_cursor_page(
-                self._conn, columns=list(o.c), from_=o, where=where, keys=keys,
-                descending=descending, cursor=cursor)
-            total = -1
-            if with_total:
-                total = int(run(self._conn, select(func.count()).select_from(o)
-                                .where(*where)).scalar_one())
-            return Page([Org.from_row(r) for r in found], total, 0, cursor.limit,
-                        before=before, after=after)
-        rows, total = fetch_page(
+        listing = fetch_listing(
             self._conn, columns=list(o.c), from_=o, where=where, keys=keys,
-            descending=descending, page=page, with_total=with_total,
-        )
-        result = Page([Org.from_row(r) for r in rows], total, page.page_number, page.page_size)
-        if not rows:
-            return result
-        # The cursors around a numbered page, so a client may go on by cursor.
-        return Page(result.items, total, page.page_number, page.page_size,
-                    before=row_cursor(rows[0], keys) if page.page_number else None,
-                    after=row_cursor(rows[-1], keys) if result.has_more else None)
+            descending=order_by == "CREATED_AT_DESC", page=cursor or page,
+            with_total=with_total)
+        return Page([Org.from_row(r) for r in listing.rows], listing.total, listing.page_number,
+                    listing.page_size, before=listing.before, after=listing.after)
 
     def update(self, org_id: str, **changes: Any) -> Org:
         """Change the given fields (see UPDATABLE); None clears an optional field."""

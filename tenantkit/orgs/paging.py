@@ -9,7 +9,16 @@ ends in the primary key, so keys are unique and pages never overlap.
 
 Cursors (WorkOS's `before`/`after`) are the same keyset without the anchor: an
 opaque encoding of the ordering keys of a page's first or last row, and the
-next page is the range scan from there.
+next page is the range scan from there. A walk by cursor is stable while rows
+come and go: every row that was there from start to end is seen exactly once
+(page numbers shift by one for each row inserted or deleted before the page).
+A row whose own ordering key changes meanwhile (`last_active_at`) may move.
+
+The keys travel as PostgreSQL renders them in JSON (`to_jsonb`: ISO 8601 with
+an offset for timestamps, `-infinity` included), read back by a cast to the
+key's own type, so a cursor means the same on any session, whatever its
+DateStyle or TimeZone. `fetch_listing` is the one entry point: a page number or
+a cursor, the rows, the total and the cursors around the page.
 """
 
 from __future__ import annotations
@@ -17,18 +26,21 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, FromClause, Row, func, literal, select, tuple_
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.types import DateTime, Text
 
 from tenantkit.errors import InvalidField
 from tenantkit.orgs._db import Conn, run
 
-__all__ = ["MAX_PAGE_SIZE", "CursorRequest", "PageRequest", "fetch_cursor_page", "fetch_page",
-           "row_cursor"]
+__all__ = ["MAX_PAGE_SIZE", "CursorRequest", "Listing", "PageRequest", "fetch_cursor_page",
+           "fetch_listing", "fetch_page", "row_cursor"]
 
 MAX_PAGE_SIZE: Final = 100
 # Beyond this a caller is scraping, not paging; a bound keeps the anchor cheap.
@@ -71,7 +83,7 @@ def fetch_page(
     (-1 without `with_total`: counting reads every match, paging does not)."""
     order = [key.desc() if descending else key.asc() for key in keys]
     total = select(func.count()).select_from(from_).where(*where).scalar_subquery()
-    stmt = select(*columns).select_from(from_).where(*where)
+    stmt = select(*columns, *_key_columns(keys)).select_from(from_).where(*where)
     if page.offset:
         anchor = (
             select(*(key.label(f"k{i}") for i, key in enumerate(keys)))
@@ -116,24 +128,44 @@ class CursorRequest:
             raise InvalidField("before", "give before or after, not both")
 
 
+def _key_columns(keys: Sequence[ColumnElement[Any]]) -> list[ColumnElement[Any]]:
+    """The ordering keys as extra columns `_k0`, `_k1`…: what a row's cursor encodes."""
+    return [func.to_jsonb(key).label(f"_k{i}") for i, key in enumerate(keys)]
+
+
 def encode_cursor(values: Sequence[Any]) -> str:
-    """An opaque cursor for one row's ordering keys."""
-    plain = [{"ts": v.isoformat()} if isinstance(v, datetime) else v for v in values]
+    """An opaque cursor for one row's ordering keys (as `to_jsonb` rendered them)."""
+    plain = [v if isinstance(v, str) else json.dumps(v) for v in values]
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(field: str, text: str, count: int) -> list[Any]:
-    """The ordering keys in a cursor (InvalidField naming `field` when it is not one)."""
+def decode_cursor(field: str, text: str, keys: Sequence[ColumnElement[Any]]) -> list[str]:
+    """The ordering keys in a cursor, each checked against its key's type
+    (InvalidField naming `field` when it is not a cursor such a list gives)."""
+    refused = InvalidField(field, "is not a cursor this list gave")
     try:
         raw = json.loads(base64.urlsafe_b64decode(text.encode("ascii")))
-        if not isinstance(raw, list) or len(raw) != count:
-            raise ValueError(text)
-        values = [datetime.fromisoformat(v["ts"]) if isinstance(v, dict) else v for v in raw]
-    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
-        raise InvalidField(field, "is not a cursor this list gave") from None
-    if not all(isinstance(v, str | datetime) for v in values):
-        raise InvalidField(field, "is not a cursor this list gave")
-    return values
+    except (ValueError, UnicodeError, binascii.Error):
+        raise refused from None
+    if not isinstance(raw, list) or len(raw) != len(keys):
+        raise refused
+    for value, key in zip(raw, keys, strict=True):
+        if not isinstance(value, str) or len(value) > 400 or not _fits(value, key):
+            raise refused
+    return raw
+
+
+def _fits(value: str, key: ColumnElement[Any]) -> bool:
+    """Whether the server will read `value` as the key's type (a bad cast is a 400, not 500)."""
+    try:
+        if isinstance(key.type, DateTime):
+            if value not in ("infinity", "-infinity"):
+                datetime.fromisoformat(value)
+        elif isinstance(key.type, PG_UUID):
+            uuid.UUID(value)
+    except ValueError:
+        return False
+    return "\x00" not in value
 
 
 def fetch_cursor_page(
@@ -150,11 +182,13 @@ def fetch_cursor_page(
     (None: nothing there). Keyset underneath: a range scan from the cursor's keys."""
     backward = cursor.before is not None
     given = cursor.before if backward else cursor.after
-    stmt = select(*columns).select_from(from_).where(*where)
+    stmt = select(*columns, *_key_columns(keys)).select_from(from_).where(*where)
     if given is not None:
         field = "before" if backward else "after"
-        values = decode_cursor(field, given, len(keys))
-        bound = tuple_(*(literal(v, k.type) for v, k in zip(values, keys, strict=True)))
+        values = decode_cursor(field, given, keys)
+        # Each key as text, cast to its own type by the server (which wrote it).
+        bound = tuple_(*(literal(v, Text()).cast(k.type)
+                         for v, k in zip(values, keys, strict=True)))
         # Forward in a descending list, or backward in an ascending one: smaller keys.
         smaller = descending != backward
         stmt = stmt.where(tuple_(*keys) < bound if smaller else tuple_(*keys) > bound)
@@ -174,5 +208,50 @@ def fetch_cursor_page(
 
 
 def row_cursor(row: Row[Any], keys: Sequence[ColumnElement[Any]]) -> str:
-    """The cursor of one row: its ordering keys, encoded."""
-    return encode_cursor([row._mapping[key.name] for key in keys])
+    """The cursor of one row: its ordering keys (the `_k` columns), encoded."""
+    return encode_cursor([row._mapping[f"_k{i}"] for i in range(len(keys))])
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of a list, by number or by cursor: its rows, the total (-1: not
+    counted), and the cursors of the pages before and after it (None: nothing there)."""
+
+    rows: list[Row[Any]]
+    total: int
+    page_number: int
+    page_size: int
+    before: str | None
+    after: str | None
+
+
+def fetch_listing(
+    conn: Conn,
+    *,
+    columns: Sequence[Any],
+    from_: FromClause,
+    where: Sequence[ColumnElement[bool]],
+    keys: Sequence[ColumnElement[Any]],
+    descending: bool,
+    page: PageRequest | CursorRequest,
+    with_total: bool = True,
+) -> Listing:
+    """A page of `columns` ordered by `keys` (ending in a unique key), by page number or
+    cursor. Numbered pages carry the cursors around them too, so a client may go on
+    by cursor from any page."""
+    if isinstance(page, CursorRequest):
+        rows, before, after = fetch_cursor_page(
+            conn, columns=columns, from_=from_, where=where, keys=keys,
+            descending=descending, cursor=page)
+        total = -1
+        if with_total:
+            total = int(run(conn, select(func.count()).select_from(from_)
+                            .where(*where)).scalar_one())
+        return Listing(rows, total, 0, page.limit, before, after)
+    rows, total = fetch_page(conn, columns=columns, from_=from_, where=where, keys=keys,
+                             descending=descending, page=page, with_total=with_total)
+    more = (len(rows) == page.page_size if total < 0
+            else (page.page_number + 1) * page.page_size < total)
+    before = row_cursor(rows[0], keys) if rows and page.page_number else None
+    after = row_cursor(rows[-1], keys) if rows and more else None
+    return Listing(rows, total, page.page_number, page.page_size, before, after)

@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.types import Text
 
 from tenantkit.errors import FeatureDisabled, Forbidden, InvalidField, NotFound
 from tenantkit.orgs._db import Conn, like_pattern, missing_or_refused, run, uuid_param
@@ -44,7 +45,7 @@ from tenantkit.orgs._validate import (
 from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.audit import audited, json_value, row_json
 from tenantkit.orgs.models import Page, User
-from tenantkit.orgs.paging import PageRequest, fetch_page
+from tenantkit.orgs.paging import CursorRequest, PageRequest, fetch_listing
 from tenantkit.schema import users
 
 __all__ = ["UserOrder", "Users"]
@@ -236,10 +237,13 @@ class Users:
         email_or_username: str | None = None,
         legacy_user_id: str | None = None,
         include_orgs: bool = False,
+        cursor: CursorRequest | None = None,
     ) -> Page[User]:
         """Users whose email or username contains `email_or_username` (case-insensitive).
 
-        On an end user's session: the members of the bound org only.
+        On an end user's session: the members of the bound org only. With
+        `cursor`, the page before or after a cursor instead of a page number
+        (`Page.before` / `Page.after` carry the next cursors, on numbered pages too).
         """
         page = page or PageRequest()
         if order_by not in USER_ORDERS:
@@ -262,12 +266,14 @@ class Users:
         elif order_by == "EMAIL":
             keys = [u.c.email, u.c.user_id]
         else:
-            keys = [func.coalesce(func.lower(u.c.username), ""), u.c.user_id]
-        rows, total = fetch_page(
+            keys = [func.coalesce(func.lower(u.c.username), "", type_=Text()), u.c.user_id]
+        listing = fetch_listing(
             self._conn, columns=list(u.c), from_=u, where=where, keys=keys,
-            descending=order_by.endswith("_DESC"), page=page,
+            descending=order_by.endswith("_DESC"), page=cursor or page,
         )
-        return Page(self._with_orgs(rows, include_orgs), total, page.page_number, page.page_size)
+        return Page(self._with_orgs(listing.rows, include_orgs), listing.total,
+                    listing.page_number, listing.page_size,
+                    before=listing.before, after=listing.after)
 
     @staticmethod
     def _scope(isolated_org_id: str | None) -> Callable[[FromClause], ColumnElement[bool]]:

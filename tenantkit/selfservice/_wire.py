@@ -39,6 +39,7 @@ __all__ = [
     "ErrorBody",
     "InviteOut",
     "InvitesPage",
+    "ListMetadata",
     "MemberOut",
     "MembersPage",
     "MyOrg",
@@ -197,12 +198,20 @@ class MemberOut(_Response):
                    status=membership.status, joined_at=int(membership.created_at.timestamp()))
 
 
+class ListMetadata(_Response):
+    """The cursors of the pages before and after this one (null: nothing there)."""
+
+    before: str | None
+    after: str | None
+
+
 class MembersPage(_Response):
     members: list[MemberOut]
     total_members: int
     current_page: int
     page_size: int
     has_more_results: bool
+    list_metadata: ListMetadata
 
 
 class InviteOut(_Response):

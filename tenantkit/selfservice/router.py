@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException
 
 from tenantkit.context import UUID_ANY_CASE, TenantContext, tenant_context
 from tenantkit.errors import InvalidField, NotFound, TenantkitError
-from tenantkit.orgs import CreatedInvite, Management, PageRequest
+from tenantkit.orgs import CreatedInvite, CursorRequest, Management, PageRequest
 from tenantkit.selfservice import _wire as w
 from tenantkit.selfservice.delivery import (
     ConsoleInviteSender,
@@ -101,6 +101,8 @@ OrgId = Annotated[str, Path(pattern=f"^{UUID_ANY_CASE}$")]
 ItemId = Annotated[str, Path(pattern=f"^{UUID_ANY_CASE}$")]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 PageNumber = Annotated[int, Query(ge=0, le=100_000)]
+#: A cursor a listing gave (its `list_metadata`): the page before or after it.
+Cursor = Annotated[str | None, Query(max_length=500)]
 
 
 class SelfService:
@@ -248,16 +250,24 @@ def create_router(
 
     # --- members -------------------------------------------------------------------
 
-    @router.get("/orgs/{org_id}/members", response_model=w.MembersPage, summary="Members")
+    @router.get("/orgs/{org_id}/members", response_model=w.MembersPage,
+                summary="Members (by page number, or by cursor: before / after)")
     def list_members(me: Me, org_id: InOrg, page_size: PageSize = 10,
                      page_number: PageNumber = 0,
-                     role: Annotated[str | None, Query(max_length=200)] = None) -> w.MembersPage:
+                     role: Annotated[str | None, Query(max_length=200)] = None,
+                     before: Cursor = None, after: Cursor = None) -> w.MembersPage:
+        cursor = None if before is None and after is None else CursorRequest(
+            page_size, after=after, before=before)
+
         def work(m: Management) -> Any:
-            return m.members.list(org_id, page=PageRequest(page_size, page_number), role=role)
+            return m.members.list(org_id, page=PageRequest(page_size, page_number), role=role,
+                                  cursor=cursor)
         page = s.run(me, org_id, work)
-        return w.MembersPage(members=[w.MemberOut.of(x) for x in page.items],
-                             total_members=page.total, current_page=page.page_number,
-                             page_size=page.page_size, has_more_results=page.has_more)
+        return w.MembersPage(
+            members=[w.MemberOut.of(x) for x in page.items], total_members=page.total,
+            current_page=page.page_number, page_size=page.page_size,
+            has_more_results=page.after is not None if cursor else page.has_more,
+            list_metadata=w.ListMetadata(before=page.before, after=page.after))
 
     @router.get("/orgs/{org_id}/members/{user_id}", response_model=w.MemberOut,
                 summary="One member")

@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, get_type_hints
 
+from fastapi import Query
 from pydantic import Field
 
 from tenantkit.context import UUID_ANY_CASE
-from tenantkit.orgs import OrgOrder, Orgs, models
+from tenantkit.orgs import CursorRequest, OrgOrder, Orgs, models
 from tenantkit.orgs.dns import txt_name
 from tenantkit.server._wire import (
     FromRecord,
@@ -120,6 +121,28 @@ class ListMetadata(Response):
     after: str | None = None
 
 
+#: Cursor paging's query parameters (WorkOS's names), beside page_size / page_number.
+Cursor = Annotated[str | None, Query(max_length=500)]
+
+
+def cursor_request(page_size: int, before: str | None, after: str | None
+                   ) -> CursorRequest | None:
+    """The cursor a list query asks for (page_size is its limit), or None: by page number."""
+    if before is None and after is None:
+        return None
+    return CursorRequest(page_size, after=after, before=before)
+
+
+def cursor_fields(page: models.Page[Any], cursor: CursorRequest | None) -> dict[str, Any]:
+    """A page answer's `list_metadata`; by cursor, more results exactly when there is
+    an `after` cursor (the page number says nothing)."""
+    values: dict[str, Any] = {"list_metadata": ListMetadata(
+        **{k: v for k, v in (("before", page.before), ("after", page.after)) if v})}
+    if cursor is not None:
+        values["has_more_results"] = page.after is not None
+    return values
+
+
 class OrgQueryResult(Paged):
     renamed: ClassVar = _paging("orgs", "total_orgs")
 
@@ -191,6 +214,7 @@ class UsersPage(Paged):
 
     users: list[UserMetadata]
     total_users: int
+    list_metadata: ListMetadata | None = None
 
 
 # --- users ---------------------------------------------------------------------------

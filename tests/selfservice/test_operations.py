@@ -162,6 +162,33 @@ def test_list_members_with_paging_and_role_filter(api: TestClient, auth: Headers
     refused(api.get(f"/orgs/{a.org_id}/members", headers=auth(orgs.b.owner_id)), 404)
 
 
+def test_list_members_by_cursor(api: TestClient, auth: Headers, orgs: TwoOrgs,
+                                service: Callable[[], contextmanager[Management]]) -> None:  # type: ignore[type-arg]
+    a, b = orgs.a, orgs.b
+    path = f"/orgs/{a.org_id}/members"
+    first = api.get(path, params={"page_size": 2}, headers=auth(a.member_id)).json()
+    assert first["list_metadata"]["before"] is None and first["list_metadata"]["after"]
+    with service() as m:  # someone joins between the pages: at the end, once
+        joiner = m.users.create(f"j.{uuid.uuid4().hex[:6]}@example.com").user_id
+        m.members.add(a.org_id, joiner, "Member")
+    second = api.get(path, params={"page_size": 2, "after": first["list_metadata"]["after"]},
+                     headers=auth(a.member_id)).json()
+    assert second["has_more_results"] is True
+    third = api.get(path, params={"page_size": 2, "after": second["list_metadata"]["after"]},
+                    headers=auth(a.member_id)).json()
+    assert third["has_more_results"] is False and third["list_metadata"]["after"] is None
+    ids = [m["user_id"] for page in (first, second, third) for m in page["members"]]
+    assert ids[-1] == joiner and len(ids) == len(set(ids)) == 5
+    back = api.get(path, params={"page_size": 2, "before": third["list_metadata"]["before"]},
+                   headers=auth(a.member_id)).json()
+    assert [m["user_id"] for m in back["members"]] == ids[2:4]
+    # A's cursor gives B's Owner nothing of A's; junk is a 400
+    refused(api.get(path, params={"after": first["list_metadata"]["after"]},
+                    headers=auth(b.owner_id)), 404)
+    refused(api.get(path, params={"after": "junk"}, headers=auth(a.member_id)), 400)
+    refused(api.get(path, params={"after": "a", "before": "b"}, headers=auth(a.member_id)), 400)
+
+
 def test_member_detail(api: TestClient, auth: Headers, orgs: TwoOrgs) -> None:
     a = orgs.a
     got = api.get(f"/orgs/{a.org_id}/members/{a.admin_id}", headers=auth(a.member_id))

@@ -188,3 +188,34 @@ def test_org_query_pages_by_cursor(client: TestClient) -> None:
     assert [o["name"] for o in back["orgs"]] == [f"{tag} 2", f"{tag} 3"]
     bad = client.get(f"{V1}/org/query", params={"after": "junk"})
     assert bad.status_code == 400 and "after" in bad.json()["fields"]
+
+
+def test_user_lists_page_by_cursor(client: TestClient, orgs: TwoOrgs) -> None:
+    a = orgs.a
+    # members of an org: PropelAuth's page numbers, then on by cursor
+    first = client.get(f"{V1}/user/org/{a.org_id}", params={"page_size": 3}).json()
+    assert set(first) == {"users", "total_users", "current_page", "page_size",
+                          "has_more_results", "list_metadata"}
+    assert "before" not in first["list_metadata"] and first["has_more_results"] is True
+    rest = client.get(f"{V1}/user/org/{a.org_id}", params={
+        "page_size": 3, "after": first["list_metadata"]["after"]}).json()
+    ids = [u["user_id"] for u in first["users"] + rest["users"]]
+    assert len(ids) == len(set(ids)) == 4 and rest["has_more_results"] is False
+    assert "after" not in rest["list_metadata"]
+    assert all("role_in_org" in u for u in rest["users"])
+    # the users query, by cursor from the start
+    tag = orgs.emails[a.owner_id].split(".", 1)[1].split("@")[0]
+    query = {"email_or_username": tag, "order_by": "EMAIL", "page_size": 2}
+    everyone = client.get(f"{V1}/user/query", params={**query, "page_size": 100}).json()
+    page = client.get(f"{V1}/user/query", params=query).json()
+    seen = [u["email"] for u in page["users"]]
+    while "after" in page["list_metadata"]:
+        page = client.get(f"{V1}/user/query",
+                          params={**query, "after": page["list_metadata"]["after"]}).json()
+        seen += [u["email"] for u in page["users"]]
+    assert seen == [u["email"] for u in everyone["users"]] and len(seen) == 7
+    for path in (f"/user/org/{a.org_id}", "/user/query"):
+        bad = client.get(f"{V1}{path}", params={"after": "junk"})
+        assert bad.status_code == 400 and "after" in bad.json()["fields"], bad.text
+        both = client.get(f"{V1}{path}", params={"after": "a", "before": "b"})
+        assert both.status_code == 400

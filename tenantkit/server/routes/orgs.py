@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from tenantkit.errors import FeatureDisabled
-from tenantkit.orgs import CursorRequest, PageRequest
+from tenantkit.orgs import PageRequest
 from tenantkit.server import schemas as s
 from tenantkit.server._params import OrgId
 from tenantkit.server._wire import OMIT_UNSET
@@ -27,20 +27,12 @@ def create_org(body: s.CreateOrg, api: ApiDep) -> s.Org:
 
 
 def _query(api: ApiDep, q: s.OrgQuery) -> s.OrgQueryResult:
-    cursor = None
-    if q.before is not None or q.after is not None:
-        cursor = CursorRequest(q.page_size, after=q.after, before=q.before)
+    cursor = s.cursor_request(q.page_size, q.before, q.after)
     with api.management() as m:
         page = m.orgs.query(page=PageRequest(q.page_size, q.page_number), order_by=q.order_by,
                             name=q.name, domain=q.domain, legacy_org_id=q.legacy_org_id,
                             cursor=cursor)
-    metadata = s.ListMetadata(**{k: v for k, v in (("before", page.before),
-                                                   ("after", page.after)) if v})
-    if cursor is None:
-        return s.OrgQueryResult.from_record(page, list_metadata=metadata)
-    # Cursor pages: more results exactly when there is an `after` cursor.
-    return s.OrgQueryResult.from_record(page, has_more_results=page.after is not None,
-                                        list_metadata=metadata)
+    return s.OrgQueryResult.from_record(page, **s.cursor_fields(page, cursor))
 
 
 @router.get("/org/query", response_model=s.OrgQueryResult, **OMIT_UNSET, summary="Query orgs")
@@ -156,9 +148,13 @@ def users_in_org(
     page_number: Annotated[int, Query(ge=0, le=100_000)] = 0,
     include_orgs: bool = False,
     role: str | None = None,
+    before: s.Cursor = None,
+    after: s.Cursor = None,
 ) -> s.UsersPage:
+    cursor = s.cursor_request(page_size, before, after)
     with api.management() as m:
         page = m.members.list(org_id, page=PageRequest(page_size, page_number), role=role,
-                              include_orgs=include_orgs)
+                              include_orgs=include_orgs, cursor=cursor)
     return s.UsersPage.from_record(
-        page, users=[s.user_metadata(x.user, x.membership) for x in page.items])
+        page, users=[s.user_metadata(x.user, x.membership) for x in page.items],
+        **s.cursor_fields(page, cursor))

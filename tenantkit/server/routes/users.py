@@ -49,12 +49,17 @@ def query_users(
     email_or_username: str | None = None,
     legacy_user_id: str | None = None,
     include_orgs: bool = False,
+    before: s.Cursor = None,
+    after: s.Cursor = None,
 ) -> s.UsersPage:
+    cursor = s.cursor_request(page_size, before, after)
     with api.management() as m:
         page = m.users.query(page=PageRequest(page_size, page_number), order_by=order_by,
                              email_or_username=email_or_username,
-                             legacy_user_id=legacy_user_id, include_orgs=include_orgs)
-    return s.UsersPage.from_record(page, users=[s.user_metadata(u) for u in page.items])
+                             legacy_user_id=legacy_user_id, include_orgs=include_orgs,
+                             cursor=cursor)
+    return s.UsersPage.from_record(page, users=[s.user_metadata(u) for u in page.items],
+                                   **s.cursor_fields(page, cursor))
 
 
 # PropelAuth answers a batch fetch with a JSON array: the users found, each once,
