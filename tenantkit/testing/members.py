@@ -56,8 +56,13 @@ def OrgMemberInfo(  # reads like the class it builds
     `inherited_user_roles_plus_current_role` or `user_permissions` win.
     """
     derived = mapping.member_info(
-        {"org_id": org_id, "name": None, "url_safe_org_name": None, "metadata": None,
-         "legacy_org_id": None},
+        {
+            "org_id": org_id,
+            "name": None,
+            "url_safe_org_name": None,
+            "metadata": None,
+            "legacy_org_id": None,
+        },
         user_role,
         list(additional_roles),
     )

@@ -19,7 +19,9 @@ Fixtures:
 - `superuser`: an autocommit psycopg connection as a superuser, for oracle counts;
 - `token_issuer`, `token_verifier`: a fresh RS256 issuer and a verifier trusting it;
 - `mint_token`: `mint_token(user_id)`, a token stating the user's memberships
-  as the database holds them now.
+  as the database holds them now;
+- `citus_cluster`: a Citus coordinator + 2 workers (`tenantkit.testing.citus`),
+  or a skip saying why there is no Citus build.
 
 The async fixtures are pytest-asyncio fixtures, so they work in its strict and
 auto modes; the async engine is per test, on the test's own event loop.
@@ -44,6 +46,7 @@ from tenantkit.database_roles import DatabaseRoles
 from tenantkit.db import create_async_engine, create_engine
 from tenantkit.db.signing import ENV_VAR, BindingKey, BindingSigner
 from tenantkit.testing.app_migrations import MigrateApp, upgrade_app
+from tenantkit.testing.citus import CitusCluster, find_citus_bindir, start_citus_cluster
 from tenantkit.testing.database import TestDatabase, enable_signed_binding, provision_database
 from tenantkit.testing.members import token_for_user
 from tenantkit.testing.seed import TwoOrgs, seed_two_orgs
@@ -97,6 +100,20 @@ def tenantkit_migrate_app(request: pytest.FixtureRequest) -> MigrateApp | None:
     return lambda db: upgrade_app(db, path)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "citus: runs on the Citus test cluster (added to tests using citus_cluster)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `-m citus` / `-m "not citus"` split the cluster's tests into a suite of their own
+    # (make test-citus), so the single-server runs never start a cluster.
+    for item in items:
+        if "citus_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.citus)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     try:
         return f"tenantkit: {describe_server(_server_choice(config))}"
@@ -112,6 +129,19 @@ def tenantkit_server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def citus_cluster() -> Iterator[CitusCluster]:
+    """A throwaway Citus cluster for this run; skips (with the reason) without a build."""
+    bindir, why = find_citus_bindir()
+    if bindir is None:
+        pytest.skip(why)
+    cluster = start_citus_cluster(bindir)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

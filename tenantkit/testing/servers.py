@@ -95,6 +95,7 @@ def choose_server(
 
 #: Every variable the harness reads.
 TEST_VARIABLES = (
+    "TENANTKIT_TEST_CITUS_BINDIR",
     "TENANTKIT_TEST_DATABASE_URL",
     "TENANTKIT_TEST_DOCKER_IMAGE",
     "TENANTKIT_TEST_PG_BINDIR",
