@@ -233,3 +233,10 @@ def test_a_misspelled_variable_is_an_error_not_a_fallback() -> None:
         "unknown variable TENANTKIT_TEST_DATABSE_URL: did you mean TENANTKIT_TEST_DATABASE_URL?"
     )
     assert probes.calls == []
+
+
+@pytest.mark.parametrize("name", ["TENANTKIT_TEST_UNSIGNED", "TENANTKIT_TEST_CITUS_BINDIR"])
+def test_every_variable_the_plugin_documents_is_accepted(name: str) -> None:
+    # Before: TENANTKIT_TEST_UNSIGNED=1, documented for an unsigned run, was refused as unknown.
+    probes = Probes(embedded=True)
+    probes.choose({name: "1"})
