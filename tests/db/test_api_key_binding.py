@@ -54,11 +54,11 @@ class Keys:
 def _table(conn: psycopg.Connection[tuple[object, ...]], name: str, spec: TenancySpec,
            app_role: str) -> None:
     conn.execute(
-        f"CREATE TABLE public.{name} (org_id uuid NOT NULL, "  # type: ignore[arg-type]
+        f"CREATE TABLE public.{name} (org_id uuid NOT NULL, "
         "id bigint GENERATED ALWAYS AS IDENTITY, body text NOT NULL DEFAULT '', "
         "PRIMARY KEY (org_id, id))"
     )
-    conn.execute(tenancy_script(TableName(name, "public"), spec, role=app_role))  # type: ignore[arg-type]
+    conn.execute(tenancy_script(TableName(name, "public"), spec, role=app_role))
 
 
 def new_key(service_engine: sa.Engine, org_id: str, *permissions: str) -> str:
@@ -83,7 +83,7 @@ def keys(tenantkit_db: TestDatabase, seed: TwoOrgs, service_engine: sa.Engine) -
         for table in ("key_items", "member_only", "admin_only", "keys_only"):
             for org in (seed.a.org_id, seed.b.org_id):
                 conn.execute(
-                    f"INSERT INTO public.{table} (org_id) "  # type: ignore[arg-type]
+                    f"INSERT INTO public.{table} (org_id) "
                     "SELECT %s FROM generate_series(1, %s)", (org, ROWS))
     return Keys(
         seed,
@@ -226,11 +226,11 @@ FORGE = (
 def _forged(tenantkit_db: TestDatabase, user: str, org: str, key: str, signature: str) -> int:
     # The attacker: the app role's own SQL, no engine, its own settings.
     with psycopg.connect(tenantkit_db.conninfo("app")) as conn:
-        conn.execute(FORGE, (user, org, key, signature))  # type: ignore[arg-type]
+        conn.execute(FORGE, (user, org, key, signature))
         row = conn.execute("SELECT count(*) FROM public.key_items").fetchone()
         conn.rollback()
     assert row is not None
-    return int(row[0])  # type: ignore[call-overload]
+    return int(row[0])
 
 
 def test_a_forged_key_setting_gives_nothing(
@@ -303,12 +303,12 @@ def barrier(request: pytest.FixtureRequest, tenantkit_db: TestDatabase) -> Itera
         yield True
         return
     with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
-        conn.execute(FLATTENED)  # type: ignore[arg-type]
+        conn.execute(FLATTENED)
     try:
         yield False
     finally:
         with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
-            conn.execute(render_sql("0010_api_keys.sql", tenantkit_db.roles))  # type: ignore[arg-type]
+            conn.execute(render_sql("0010_api_keys.sql", tenantkit_db.roles))
 
 
 def _leaked(app_engine: sa.Engine, ctx: TenantContext) -> set[tuple[str, str]]:
