@@ -14,8 +14,9 @@ from tenantkit.sqlfiles import render_sql
 from tenantkit.testing import TestDatabase, TwoOrgs
 
 #: The fixture app's database (tenant tables declared by an app, migrated with
-#: tenantkit's autogenerate): shared by the tables, alembic and doctor tests.
-pytest_plugins = ["tests.tables.app.fixtures"]
+#: tenantkit's autogenerate): shared by the tables, alembic and doctor tests;
+#: and the org API keys with their tenant tables (db and web tests).
+pytest_plugins = ["tests.tables.app.fixtures", "tests.key_tables"]
 
 NOTES_PER_ORG = 3
 

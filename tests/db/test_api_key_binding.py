@@ -24,23 +24,21 @@ from tenantkit import TenantContext, tenant_context
 from tenantkit.db.signing import BindingSigner, set_signing
 from tenantkit.errors import Forbidden
 from tenantkit.orgs import Actor, Management
-from tenantkit.rls import (
-    TableName,
-    TenancySpec,
-    any_member,
-    api_key,
-    minimum_role,
-    permission,
-    tenancy_script,
-)
 from tenantkit.sqlfiles import render_sql
 from tenantkit.testing import TestDatabase, TwoOrgs
+from tests.key_tables import ROWS, OrgKeys, new_key
 
-ROWS = 4
 READ_ITEMS = sa.text("SELECT org_id::text FROM public.key_items")
 READ_MEMBER_ONLY = sa.text("SELECT count(*) FROM public.member_only")
 READ_ADMIN_ONLY = sa.text("SELECT count(*) FROM public.admin_only")
 READ_KEYS_ONLY = sa.text("SELECT count(*) FROM public.keys_only")
+
+
+@pytest.fixture
+def keys(org_keys: OrgKeys) -> Keys:
+    """The shared keys, by id (this module binds ids; the web tests send secrets)."""
+    return Keys(org_keys.orgs, org_keys.a_writer.api_key_id, org_keys.a_plain.api_key_id,
+                org_keys.b_writer.api_key_id)
 
 
 @dataclass(frozen=True)
@@ -49,48 +47,6 @@ class Keys:
     a_writer: str  # org A, items:write
     a_plain: str  # org A, no permission
     b_writer: str  # org B, items:write
-
-
-def _table(conn: psycopg.Connection[tuple[object, ...]], name: str, spec: TenancySpec,
-           app_role: str) -> None:
-    conn.execute(
-        f"CREATE TABLE public.{name} (org_id uuid NOT NULL, "
-        "id bigint GENERATED ALWAYS AS IDENTITY, body text NOT NULL DEFAULT '', "
-        "PRIMARY KEY (org_id, id))"
-    )
-    conn.execute(tenancy_script(TableName(name, "public"), spec, role=app_role))
-
-
-def new_key(service_engine: sa.Engine, org_id: str, *permissions: str) -> str:
-    with service_engine.begin() as conn:
-        created = Management(conn, Actor.service()).api_keys.create(
-            kind="org", org_id=org_id, name="test", permissions=list(permissions)
-        )
-    return created.api_key.api_key_id
-
-
-@pytest.fixture(scope="module")
-def keys(tenantkit_db: TestDatabase, seed: TwoOrgs, service_engine: sa.Engine) -> Keys:
-    app = tenantkit_db.roles.app
-    with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
-        _table(conn, "key_items", TenancySpec(
-            read=any_member() | api_key(), insert=permission("items:write"),
-            update=permission("items:write"), delete=permission("items:write")), app)
-        _table(conn, "member_only", TenancySpec(), app)
-        _table(conn, "admin_only", TenancySpec(read=minimum_role("Member")), app)
-        _table(conn, "keys_only", TenancySpec(read=api_key()), app)
-    with psycopg.connect(tenantkit_db.conninfo("admin"), autocommit=True) as conn:
-        for table in ("key_items", "member_only", "admin_only", "keys_only"):
-            for org in (seed.a.org_id, seed.b.org_id):
-                conn.execute(
-                    f"INSERT INTO public.{table} (org_id) "
-                    "SELECT %s FROM generate_series(1, %s)", (org, ROWS))
-    return Keys(
-        seed,
-        new_key(service_engine, seed.a.org_id, "items:write"),
-        new_key(service_engine, seed.a.org_id),
-        new_key(service_engine, seed.b.org_id, "items:write"),
-    )
 
 
 def _orgs_seen(app_engine: sa.Engine, ctx: TenantContext) -> list[str]:
@@ -131,7 +87,7 @@ def test_a_key_stops_at_the_next_transaction(
     keys: Keys, how: str,
 ) -> None:
     a = keys.orgs.a
-    key = new_key(service_engine, a.org_id)
+    key = new_key(service_engine, a.org_id).api_key_id
     ctx = TenantContext.for_api_key(key, a.org_id)
     # One context, one connection, two transactions: an authenticated request's
     # later transaction after the key was archived meanwhile.
