@@ -11,7 +11,7 @@ Against real rows of two seeded tenants (tests/key_tables.py):
 
 # No `from __future__ import annotations`: FastAPI reads the Depends(...) defaults.
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -55,22 +55,23 @@ def build_fastapi(
     def items(session: Session = Depends(tk.session)) -> list[str]:  # noqa: B008
         return list(session.execute(ITEMS).scalars())
 
+    can_write = tk.require_org_member_with_permission("items:write")
+    is_admin = tk.require_org_member_with_minimum_role("Admin")
+
     @app.get("/org/{org_id}/write")
     def write(
-        access: UserAndOrgMemberInfo = Depends(  # noqa: B008
-            tk.require_org_member_with_permission("items:write")),
+        access: UserAndOrgMemberInfo = Depends(can_write),  # noqa: B008
     ) -> dict[str, object]:
         return {"permissions": list(access.org_member_info.user_permissions)}
 
     @app.get("/org/{org_id}/admin")
     def admin(
-        access: UserAndOrgMemberInfo = Depends(  # noqa: B008
-            tk.require_org_member_with_minimum_role("Admin")),
+        access: UserAndOrgMemberInfo = Depends(is_admin),  # noqa: B008
     ) -> dict[str, bool]:
         return {"admin": True}
 
     @app.get("/me")
-    def me(user: object = Depends(tk.require_user)) -> dict[str, bool]:  # noqa: B008
+    def me(user: object = Depends(tk.require_user)) -> dict[str, bool]:
         return {"user": True}
 
     @app.get("/org/{org_id}/archive-between")
@@ -237,7 +238,7 @@ async def test_bearer_off_leaves_keys_to_the_token_verifier(
 def flask_app(
     org_keys: OrgKeys, token_verifier: TokenVerifier, key_verifier: OrgApiKeyVerifier,
     app_sessions: "sessionmaker[Session]",
-) -> Iterator[Flask]:
+) -> Flask:
     app = Flask(__name__)
     tk = FlaskTenantKit(verifier=token_verifier, sessions=app_sessions,
                         api_keys=ApiKeyCredentials(key_verifier))
@@ -265,7 +266,7 @@ def flask_app(
     def me() -> dict[str, bool]:
         return {"ok": True}
 
-    yield app
+    return app
 
 
 @pytest.mark.parametrize("how", ["header", "bearer"])
