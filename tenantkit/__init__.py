@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from tenantkit.tables import (
         all_permissions,
         any_member,
+        api_key,
         deny,
         exact_role,
         minimum_role,
@@ -131,6 +132,7 @@ _FROM: dict[str, tuple[str, ...]] = {
     "tenantkit.tables": (
         "all_permissions",
         "any_member",
+        "api_key",
         "deny",
         "exact_role",
         "minimum_role",
@@ -197,6 +199,7 @@ __all__ = [
     "WorkOSClaims",
     "all_permissions",
     "any_member",
+    "api_key",
     "bind_context",
     "check_async_engine",
     "check_engine",

@@ -17,6 +17,13 @@ The checks are PropelAuth's (see `OrgMemberInfo`). Deliberate differences:
 
 These read the token's snapshot. The database re-checks membership and role on
 every transaction, so a revoked member loses data access before the token expires.
+
+An org API key (`ApiKeyPrincipal`) passes where the check makes sense for a
+key: `require_org_member` in the key's own org (another org: 403 "this API key
+belongs to another org") and the permission checks, against the key's
+permissions. A key has no role, is no user and signs in with no second factor,
+so `require_user` and the role and 2FA checks refuse it with `ApiKeyRefused`
+(403, `api_key_refused`) rather than a misleading "doesn't have the role".
 """
 
 from __future__ import annotations
@@ -25,8 +32,8 @@ import time
 from collections.abc import Collection
 from uuid import UUID
 
-from tenantkit.errors import Forbidden, Unauthorized
-from tenantkit.tokens import OrgMemberInfo, Principal
+from tenantkit.errors import ApiKeyRefused, Forbidden, Unauthorized
+from tenantkit.tokens import ApiKeyPrincipal, OrgMemberInfo, Principal
 from tenantkit.tokens.principal import (
     _check_permission,
     _check_permissions,
@@ -48,16 +55,30 @@ __all__ = [
 OrgId = str | UUID | None
 
 
-def require_user(principal: Principal | None) -> Principal:
-    """The principal, or `Unauthorized` when the request carried no valid token."""
+def _authenticated(principal: Principal | None) -> Principal:
     if principal is None:
         raise Unauthorized("authentication required")
     return principal
 
 
+def require_user(principal: Principal | None) -> Principal:
+    """The principal, or `Unauthorized` when the request carried no valid token.
+
+    An org API key is no user: `ApiKeyRefused` (403).
+    """
+    return _refuse_key(_authenticated(principal), "this needs a signed-in user")
+
+
+def _refuse_key(principal: Principal, what: str) -> Principal:
+    if isinstance(principal, ApiKeyPrincipal):
+        raise ApiKeyRefused(f"{what}; an org API key is not a user and has no role")
+    return principal
+
+
 def require_org_member(principal: Principal | None, org_id: OrgId) -> OrgMemberInfo:
-    """The caller's membership in `org_id` (a str or `uuid.UUID`)."""
-    user = require_user(principal)
+    """The caller's membership in `org_id` (a str or `uuid.UUID`); for an org API
+    key, its own org."""
+    user = _authenticated(principal)
     if isinstance(org_id, UUID):
         org_id = str(org_id)  # canonical lowercase, the form tokens carry
     elif org_id is not None and not isinstance(org_id, str):
@@ -66,8 +87,18 @@ def require_org_member(principal: Principal | None, org_id: OrgId) -> OrgMemberI
         raise Forbidden("required org is unspecified")
     org = user.org_id_to_org_member_info.get(org_id)
     if org is None:
+        if isinstance(user, ApiKeyPrincipal):
+            raise Forbidden("this API key belongs to another org")
         raise Forbidden("user is not a member of this org")
     return org
+
+
+def _require_user_role(
+    principal: Principal | None, org_id: OrgId, check: str
+) -> OrgMemberInfo:
+    # Authenticated first (401 beats 403), then no key (a role is a user's), then the org.
+    _refuse_key(_authenticated(principal), f"the {check} check needs a user")
+    return require_org_member(principal, org_id)
 
 
 def require_org_member_with_exact_role(
@@ -75,7 +106,7 @@ def require_org_member_with_exact_role(
 ) -> OrgMemberInfo:
     """Membership whose role is exactly `role` (or, in a multi-role org, one of its roles)."""
     _check_role(role)
-    org = require_org_member(principal, org_id)
+    org = _require_user_role(principal, org_id, "exact role")
     if not org.user_is_role(role):
         raise Forbidden("user doesn't have the required role")
     return org
@@ -86,7 +117,7 @@ def require_org_member_with_minimum_role(
 ) -> OrgMemberInfo:
     """Membership whose role is `minimum_role` or implies it."""
     _check_role(minimum_role)
-    org = require_org_member(principal, org_id)
+    org = _require_user_role(principal, org_id, "minimum role")
     if not org.user_is_at_least_role(minimum_role):
         raise Forbidden("user doesn't have the required role")
     return org
@@ -97,7 +128,7 @@ def require_org_member_with_any_role(
 ) -> OrgMemberInfo:
     """Membership holding one of `roles` exactly (WorkOS's "any of these roles")."""
     _check_roles(roles)
-    org = require_org_member(principal, org_id)
+    org = _require_user_role(principal, org_id, "any role")
     if not org.user_is_any_role(roles):
         raise Forbidden("user doesn't have the required role")
     return org
@@ -108,9 +139,10 @@ def require_org_member_with_two_factor(
 ) -> OrgMemberInfo:
     """Membership, and past the org's `require_2fa_by`, a user who signed in with MFA.
 
-    An unknown MFA state (`mfa_enabled` None) past the deadline is refused.
+    An unknown MFA state (`mfa_enabled` None) past the deadline is refused; an
+    org API key always (`ApiKeyRefused`: it signs in with no factor at all).
     """
-    org = require_org_member(principal, org_id)
+    org = _require_user_role(principal, org_id, "two-factor")
     assert principal is not None
     if org.two_factor_required(time.time() if now is None else now) and not principal.mfa_enabled:
         raise Forbidden("user must enable two-factor authentication for this org")
@@ -120,7 +152,7 @@ def require_org_member_with_two_factor(
 def require_org_member_with_permission(
     principal: Principal | None, org_id: OrgId, permission: str
 ) -> OrgMemberInfo:
-    """Membership that holds `permission`."""
+    """Membership that holds `permission` (an org API key: the key carries it)."""
     _check_permission(permission)
     org = require_org_member(principal, org_id)
     if not org.user_has_permission(permission):

@@ -42,25 +42,46 @@ def _canonical_uuid(field: str, value: object) -> str:
 
 
 class TenantContext:
-    """The verified user and the org they act in, for one unit of work.
+    """Who acts and in which org, for one unit of work: a verified user, or an org API key.
 
-    Both ids are validated as UUIDs here, before anything reaches the database.
-    Instances are immutable and hashable.
+    `TenantContext(user_id, org_id)` is a user acting in an org;
+    `TenantContext.for_api_key(api_key_id, org_id)` is an org API key acting in
+    its org (a *key principal*: `user_id` is None, and the database binds the
+    key's id, never its secret). Every id is validated as a UUID here, before
+    anything reaches the database. Instances are immutable and hashable.
     """
 
-    __slots__ = ("_params", "org_id", "user_id")
+    __slots__ = ("_params", "api_key_id", "org_id", "user_id")
 
-    user_id: str
+    user_id: str | None
     org_id: str
-    # The set_config parameters, encoded once: binding is on every transaction's path.
-    _params: tuple[bytes, bytes]
+    #: The org API key acting, for a key principal (then `user_id` is None).
+    api_key_id: str | None
+    # The bind parameters (user, org, key; b'' for the absent one), encoded once:
+    # binding is on every transaction's path.
+    _params: tuple[bytes, bytes, bytes]
 
     def __init__(self, user_id: str | uuid.UUID, org_id: str | uuid.UUID) -> None:
-        user = _canonical_uuid("user_id", user_id)
-        org = _canonical_uuid("org_id", org_id)
+        self._set(_canonical_uuid("user_id", user_id), _canonical_uuid("org_id", org_id), None)
+
+    @classmethod
+    def for_api_key(cls, api_key_id: str | uuid.UUID, org_id: str | uuid.UUID) -> TenantContext:
+        """An org API key acting in its org (the database checks the key is live)."""
+        ctx = cls.__new__(cls)
+        ctx._set(None, _canonical_uuid("org_id", org_id), _canonical_uuid("api_key_id", api_key_id))
+        return ctx
+
+    def _set(self, user: str | None, org: str, key: str | None) -> None:
         object.__setattr__(self, "user_id", user)
         object.__setattr__(self, "org_id", org)
-        object.__setattr__(self, "_params", (user.encode(), org.encode()))
+        object.__setattr__(self, "api_key_id", key)
+        params = ((user or "").encode(), org.encode(), (key or "").encode())
+        object.__setattr__(self, "_params", params)
+
+    @property
+    def is_api_key(self) -> bool:
+        """True for a key principal."""
+        return self.api_key_id is not None
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("TenantContext is immutable")
@@ -68,16 +89,24 @@ class TenantContext:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TenantContext):
             return NotImplemented
-        return self.user_id == other.user_id and self.org_id == other.org_id
+        return (self.user_id, self.org_id, self.api_key_id) == (
+            other.user_id, other.org_id, other.api_key_id
+        )
 
     def __hash__(self) -> int:
-        return hash((self.user_id, self.org_id))
+        return hash((self.user_id, self.org_id, self.api_key_id))
 
-    def __reduce__(self) -> tuple[type[TenantContext], tuple[str, str]]:
-        # Rebuilt through __init__, so a context sent to another process is validated again.
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        # Rebuilt through the constructors, so a context sent to another process
+        # is validated again.
+        if self.api_key_id is not None:
+            return (TenantContext.for_api_key, (self.api_key_id, self.org_id))
+        assert self.user_id is not None
         return (TenantContext, (self.user_id, self.org_id))
 
     def __repr__(self) -> str:
+        if self.api_key_id is not None:
+            return f"TenantContext.for_api_key({self.api_key_id!r}, org_id={self.org_id!r})"
         return f"TenantContext(user_id={self.user_id!r}, org_id={self.org_id!r})"
 
 

@@ -7,6 +7,7 @@ client may show; they never contain a token, a secret or another tenant's data.
 from __future__ import annotations
 
 __all__ = [
+    "ApiKeyRefused",
     "BindingError",
     "Conflict",
     "ConstraintViolation",
@@ -105,6 +106,12 @@ class Forbidden(TenantkitError):
 
     status_code = 403
     code = "forbidden"
+
+
+class ApiKeyRefused(Forbidden):
+    """An org API key authenticated, but the check needs a user (a role, 2FA, "who am I")."""
+
+    code = "api_key_refused"
 
 
 class NotFound(TenantkitError):

@@ -47,6 +47,7 @@ __all__ = [
     "TenancySpec",
     "all_permissions",
     "any_member",
+    "api_key",
     "deny",
     "exact_role",
     "minimum_role",
@@ -126,6 +127,7 @@ class TableName:
 
 RuleKind = Literal[
     "any_member",
+    "api_key",
     "minimum_role",
     "exact_role",
     "permission",
@@ -183,6 +185,12 @@ class Rule:
             # signature) already, once per statement; verifying again here would
             # double that cost.
             return f"{_call('tenantkit.bound_user_id()', flavour)} IS NOT NULL"
+        if kind == "api_key":
+            # The key's twin of any_member(): bound_api_key_id() is stamp-checked,
+            # unverified and inlined; the restrictive policy has verified the
+            # binding (a member, or a live key of this org) once per statement,
+            # and the function is NULL whenever a user is bound.
+            return f"{_call('tenantkit.bound_api_key_id()', flavour)} IS NOT NULL"
         if kind == "minimum_role":
             return _call(f"tenantkit.has_min_role({quote_literal(values[0])})", flavour)
         if kind == "exact_role":
@@ -225,12 +233,25 @@ def _name(what: str, value: object) -> str:
 
 
 def any_member() -> Rule:
-    """Any active member of the bound org."""
+    """Any active member of the bound org: a user. An org API key is no member
+    (fail closed); open a command to keys with `api_key()` or `permission(...)`."""
     return Rule("any_member")
 
 
+def api_key() -> Rule:
+    """Any live org API key of the bound org (a key principal), whatever its permissions.
+
+    `any_member() | api_key()` admits both; `permission(...)` admits a member
+    whose role grants it and a key that carries it.
+    """
+    return Rule("api_key")
+
+
 def minimum_role(role: str) -> Rule:
-    """The bound member's role ranks at or above `role` (PropelAuth's minimum role)."""
+    """The bound member's role ranks at or above `role` (PropelAuth's minimum role).
+
+    A user's rule: an org API key has no role, so no role rule admits one.
+    """
     return Rule("minimum_role", (_name("role", role),))
 
 
@@ -240,12 +261,12 @@ def exact_role(role: str) -> Rule:
 
 
 def permission(name: str) -> Rule:
-    """The bound member's role grants `name`."""
+    """The bound member's role grants `name`, or the bound org API key carries it."""
     return Rule("permission", (_name("permission", name),))
 
 
 def all_permissions(names: Iterable[str]) -> Rule:
-    """The bound member's role grants every one of `names` (at least one)."""
+    """The bound member's role (or the bound org API key) grants every one of `names`."""
     if isinstance(names, str):
         raise TypeError("all_permissions() takes a list of permission names, not one string")
     values = tuple(_name("permission", n) for n in names)

@@ -14,8 +14,9 @@ from tenantkit.sqlfiles import render_sql
 from tenantkit.testing import TestDatabase, TwoOrgs
 
 #: The fixture app's database (tenant tables declared by an app, migrated with
-#: tenantkit's autogenerate): shared by the tables, alembic and doctor tests.
-pytest_plugins = ["tests.tables.app.fixtures"]
+#: tenantkit's autogenerate): shared by the tables, alembic and doctor tests;
+#: and the org API keys with their tenant tables (db and web tests).
+pytest_plugins = ["tests.tables.app.fixtures", "tests.key_tables"]
 
 NOTES_PER_ORG = 3
 
@@ -88,11 +89,12 @@ def app_may_create_temp(tenantkit_db: TestDatabase) -> Iterator[None]:
 def without_stamp_check(tenantkit_db: TestDatabase) -> Iterator[None]:
     """tenantkit's functions as before migration 0003: ids read with no stamp check."""
     down = render_sql("0003_binding_downgrade.sql", tenantkit_db.roles)
-    # 0005 and 0006 redefine current_user_id() and the views on top of 0003
-    # (their view files are re-runnable).
+    # 0005, 0006 and 0010 redefine current_user_id() and the views on top of
+    # 0003 (their view files are re-runnable).
     up = "".join(
         render_sql(name, tenantkit_db.roles)
-        for name in ("0003_binding.sql", "0005_policy_cost.sql", "0006_signed_binding_views.sql")
+        for name in ("0003_binding.sql", "0005_policy_cost.sql", "0006_signed_binding_views.sql",
+                     "0010_api_keys.sql")
     )
     with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
         conn.execute(down)  # type: ignore[call-overload]

@@ -86,13 +86,13 @@ RESTORE: Final = _statement("runtime/session_restore.sql")
 KEY_CHECK: Final = _statement("runtime/binding_key_check.sql")
 BACKEND: Final = _statement("runtime/backend.sql")
 
-_LITERAL: Final = re.compile(rb"@(user|org|sig)@")
+_LITERAL: Final = re.compile(rb"@(user|org|sig|key)@")
 _SET_LOCAL_TEMPLATE: Final = _statement("runtime/bind_set_local.sql")
 
 
-def bind_set_local(user: bytes, org: bytes, sig: bytes) -> bytes:
+def bind_set_local(user: bytes, org: bytes, sig: bytes, key: bytes) -> bytes:
     """The set_local (Citus) binding with the ids and the signature as quoted literals."""
-    values = {b"user": user, b"org": org, b"sig": sig}
+    values = {b"user": user, b"org": org, b"sig": sig, b"key": key}
     return _LITERAL.sub(lambda m: values[m.group(1)], _SET_LOCAL_TEMPLATE)
 
 

@@ -160,18 +160,23 @@ class _TenantBinding:
         self._tk_set_local = set_local
         self._tk_signer = signer
 
-    def _tk_bind_params(self, ctx: TenantContext) -> tuple[bytes, bytes, bytes]:
-        """The bind's parameters: the ids and their signature (b'' when not signing)."""
+    def _tk_bind_params(self, ctx: TenantContext) -> tuple[bytes, bytes, bytes, bytes]:
+        """The bind's parameters: the ids, their signature (b'' when not signing), the key id."""
+        user, org, key = ctx._params
         signer = self._tk_signer
         if signer is None:
-            return (*ctx._params, b"")
+            return (user, org, b"", key)
         expiry = signer.expiry()
         last = self._tk_signed
         if last is not None and last[1] == expiry and last[0] == ctx:
-            return (*ctx._params, last[2])
-        signature = signer.sign(ctx.user_id, ctx.org_id, self._tk_pid, expiry)
+            return (user, org, last[2], key)
+        if ctx.api_key_id is not None:
+            signature = signer.sign_api_key(ctx.api_key_id, ctx.org_id, self._tk_pid, expiry)
+        else:
+            assert ctx.user_id is not None  # a context is a user or a key
+            signature = signer.sign(ctx.user_id, ctx.org_id, self._tk_pid, expiry)
         self._tk_signed = (ctx, expiry, signature)
-        return (*ctx._params, signature)
+        return (user, org, signature, key)
 
     def _tk_checked_out(self) -> None:
         """A pool handed this connection to a new user: probe at its first round trip.
@@ -420,9 +425,9 @@ class _TenantBinding:
         # quoted anyway). A due checkout probe goes first, on its own.
         if self._tk_checkout_due:
             yield from self._after_checkout(None, None)
-        user, org, sig = (_quote_literal(value) for value in self._tk_bind_params(ctx))
+        user, org, sig, key = (_quote_literal(value) for value in self._tk_bind_params(ctx))
         try:
-            self.pgconn.send_query(begin + b"; " + bind_set_local(user, org, sig))
+            self.pgconn.send_query(begin + b"; " + bind_set_local(user, org, sig, key))
             results = yield from _psycopg.execute(self.pgconn)
         except psycopg.OperationalError as exc:
             if _psycopg.is_broken(self.pgconn):

@@ -3,7 +3,8 @@
 The app process holds the secret (configuration, an environment variable or a
 file; never the database's roles). Each bound transaction carries
 `tenantkit.signature = '<key id>:<expiry>:<backend pid>:<hex HMAC-SHA256>'`
-over `tenantkit-binding-v1|<user>|<org>|<key id>|<expiry>|<backend pid>`, and
+over `tenantkit-binding-v1|<user>|<org>|<key id>|<expiry>|<backend pid>` (an org
+API key principal: `tenantkit-apikey-v1|<api key id>|<org>|...`, 0010), and
 the database, holding the verifier where only its owner reads it, takes the
 ids for nothing unless it verifies (`sql/0006_signed_binding_views.sql`).
 
@@ -129,6 +130,17 @@ class BindingSigner:
         key = self.key
         head = f"{key.key_id}:{expiry}:{backend_pid}"
         message = f"tenantkit-binding-v1|{user_id}|{org_id}|{key.key_id}|{expiry}|{backend_pid}"
+        return f"{head}:{key.mac(message)}".encode()
+
+    def sign_api_key(self, api_key_id: str, org_id: str, backend_pid: int, expiry: int) -> bytes:
+        """The `tenantkit.signature` value for a key principal (migration 0010).
+
+        Its own message prefix: a user binding's signature never verifies as a
+        key's, nor the other way round, whatever the ids.
+        """
+        key = self.key
+        head = f"{key.key_id}:{expiry}:{backend_pid}"
+        message = f"tenantkit-apikey-v1|{api_key_id}|{org_id}|{key.key_id}|{expiry}|{backend_pid}"
         return f"{head}:{key.mac(message)}".encode()
 
     @staticmethod

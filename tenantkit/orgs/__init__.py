@@ -12,6 +12,7 @@ from tenantkit.orgs.audit import AuditLog
 from tenantkit.orgs.domains import Domains
 from tenantkit.orgs.flags import FeatureFlags
 from tenantkit.orgs.invites import AcceptedInvite, Invites
+from tenantkit.orgs.key_verifier import OrgApiKeyVerifier
 from tenantkit.orgs.management import Management
 from tenantkit.orgs.members import Members
 from tenantkit.orgs.models import (
@@ -65,6 +66,7 @@ __all__ = [
     "Members",
     "Membership",
     "Org",
+    "OrgApiKeyVerifier",
     "OrgMemberInfo",
     "OrgOrder",
     "Orgs",

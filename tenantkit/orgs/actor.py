@@ -51,6 +51,15 @@ class Actor:
 
 
 def default_actor() -> Actor:
-    """The bound end user when a `TenantContext` is set, else the service."""
+    """The bound end user when a `TenantContext` is set, else the service.
+
+    A key principal's context (an org API key) is the `api_key` actor: on its
+    app-role connection tenantkit's own tables give it nothing (README "API keys").
+    """
     ctx = current_context()
-    return Actor.end_user(ctx.user_id) if ctx is not None else Actor.service()
+    if ctx is None:
+        return Actor.service()
+    if ctx.user_id is None:
+        assert ctx.api_key_id is not None
+        return Actor.api_key(ctx.api_key_id)
+    return Actor.end_user(ctx.user_id)

@@ -6,6 +6,7 @@
 One module per question:
 - `verifier`: is this token valid? (`TokenVerifier`, strict parsing and claims);
 - `protocol`: what the web adapters accept instead (`Verifier`, any class with `verify`);
+- `apikey`: an org API key as the caller (`ApiKeyPrincipal`, `ApiKeyVerifier`);
 - `providers`: claim adapters for Auth0, Clerk, Keycloak and Supabase Auth;
 - `claims`: which principal does a verified payload describe? (PropelAuth, WorkOS);
 - `principal`: who is the caller? (`Principal`, `OrgMemberInfo`, PropelAuth's checks);
@@ -18,6 +19,7 @@ One module per question:
 Nothing here imports a database driver, an ORM or a web framework.
 """
 
+from tenantkit.tokens.apikey import ORG_KEY_PREFIX, ApiKeyPrincipal, ApiKeyVerifier
 from tenantkit.tokens.bearer import bearer_token
 from tenantkit.tokens.cache import VerifiedTokenCache
 from tenantkit.tokens.claims import WORKOS_ID_PATTERN, ClaimsAdapter, PropelAuthClaims, WorkOSClaims
@@ -36,8 +38,11 @@ from tenantkit.tokens.verifier import TokenVerifier
 
 __all__ = [
     "MULTI_ROLE",
+    "ORG_KEY_PREFIX",
     "SINGLE_ROLE_IN_HIERARCHY",
     "WORKOS_ID_PATTERN",
+    "ApiKeyPrincipal",
+    "ApiKeyVerifier",
     "Auth0Claims",
     "ClaimsAdapter",
     "ClerkClaims",

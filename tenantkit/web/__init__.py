@@ -12,6 +12,7 @@
 This package imports no web framework; the framework modules do, on import.
 """
 
+from tenantkit.web.api_keys import ApiKeyCredentials
 from tenantkit.web.asgi import TenantMiddleware, request_auth
 from tenantkit.web.auth import RequestAuth, authenticate, authorize, bearer_token
 from tenantkit.web.extractors import (
@@ -26,6 +27,7 @@ from tenantkit.web.extractors import (
 from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
 
 __all__ = [
+    "ApiKeyCredentials",
     "OrgIdExtractor",
     "RequestAuth",
     "RequestView",

@@ -27,9 +27,10 @@ from collections.abc import Collection
 from urllib.parse import parse_qsl
 
 from tenantkit.context import tenant_context
-from tenantkit.errors import TenantkitError, Unauthorized
+from tenantkit.errors import TenantkitError
 from tenantkit.tokens import Verifier
 from tenantkit.web._types import ASGIApp, Receive, Scope, Send
+from tenantkit.web.api_keys import ApiKeyCredentials, read_credentials
 from tenantkit.web.auth import SCOPE_KEY, RequestAuth, authenticate_async, authorize
 from tenantkit.web.extractors import Ambiguous, OrgFrom, OrgIdSources, sources_with_route
 from tenantkit.web.requirements import Requirement
@@ -115,6 +116,9 @@ class TenantMiddleware:
     optional: let requests without an Authorization header through anonymously
         (no principal, nothing bound); a present but bad header is still 401.
     public_paths: exact paths served without any check (health probes).
+    api_keys: accept org API keys too (`ApiKeyCredentials`: the verifier, the
+        header and/or bearer). A key binds its own org with a key principal
+        (`TenantContext.for_api_key`); a request naming another org is 403.
     """
 
     def __init__(
@@ -126,7 +130,10 @@ class TenantMiddleware:
         require: Requirement | None = None,
         optional: bool = False,
         public_paths: Collection[str] = (),
+        api_keys: ApiKeyCredentials | None = None,
     ) -> None:
+        if api_keys is not None and not isinstance(api_keys, ApiKeyCredentials):
+            raise TypeError("api_keys must be a tenantkit.web.ApiKeyCredentials")
         if not isinstance(verifier, Verifier):
             raise TypeError("verifier must be a tenantkit.tokens.Verifier (verify, verify_async)")
         if require is not None and not isinstance(require, Requirement):
@@ -137,6 +144,7 @@ class TenantMiddleware:
         self.require = require
         self.optional = optional
         self.public_paths = frozenset(public_paths)
+        self.api_keys = api_keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -163,11 +171,10 @@ class TenantMiddleware:
             await self.app(scope, receive, send)
 
     async def _check(self, view: ScopeView, outer: RequestAuth | None) -> RequestAuth:
-        try:
-            authorization = view.header("authorization")
-        except Ambiguous:
-            raise Unauthorized("more than one authorization header") from None
-        principal = await authenticate_async(self.verifier, authorization, optional=self.optional)
+        credentials = read_credentials(view, self.api_keys)
+        principal = await authenticate_async(
+            self.verifier, credentials, optional=self.optional, api_keys=self.api_keys
+        )
         org_id = None
         if self.org_id is not None:
             # An enclosing TenantMiddleware's org (app-wide, with this one per route)

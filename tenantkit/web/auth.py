@@ -1,13 +1,16 @@
 """The steps every web adapter runs, in this order, before any database work:
 
-1. `bearer_token`: the Authorization header to a token (401 when missing or malformed);
+1. `bearer_token`: the Authorization header to a token (401 when missing or malformed),
+   or, with `ApiKeyCredentials`, an org API key's secret (`tenantkit.web.api_keys`);
 2. `Verifier.verify` (a `TokenVerifier`, or one that also maps a provider's
    ids; `verify_async` in the async adapters, so a key fetch
-   never holds the event loop): the token to a `Principal` (401);
+   never holds the event loop): the token to a `Principal` (401); or
+   `ApiKeyVerifier.verify_api_key`: the key to an `ApiKeyPrincipal` (401);
 3. the org extractors: the one org the request names (400 when a value is
    repeated or not a UUID, or when two sources name different orgs);
 4. a `Requirement`: the caller's membership in that org (403);
-5. a `TenantContext(user_id, org_id)` to bind for the request.
+5. a `TenantContext(user_id, org_id)` to bind for the request
+   (`TenantContext.for_api_key(api_key_id, org_id)` for a key).
 
 `RequestAuth` is the outcome; the ASGI middleware stores it in the scope, the
 Flask extension in `flask.g`. Nothing here imports a web framework.
@@ -19,7 +22,8 @@ from dataclasses import dataclass
 
 from tenantkit.context import TenantContext
 from tenantkit.errors import Forbidden
-from tenantkit.tokens import OrgMemberInfo, Principal, Verifier, bearer_token
+from tenantkit.tokens import ApiKeyPrincipal, OrgMemberInfo, Principal, Verifier, bearer_token
+from tenantkit.web.api_keys import ApiKeyCredentials, Credentials
 from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
 
 __all__ = [
@@ -38,25 +42,51 @@ _MEMBER = Requirement.member()
 
 
 def authenticate(
-    verifier: Verifier, authorization: str | None, *, optional: bool = False
+    verifier: Verifier,
+    authorization: str | Credentials | None,
+    *,
+    optional: bool = False,
+    api_keys: ApiKeyCredentials | None = None,
 ) -> Principal | None:
     """The verified principal; with `optional`, None when the header is absent.
 
     A header that is present but wrong is always `Unauthorized`, optional or not:
     a client sending a bad token should hear so, not be served anonymously.
+    `authorization` is the header, or the `Credentials` `read_credentials` found
+    (an org API key's secret goes to `api_keys.verifier`).
     """
-    if optional and authorization is None:
+    found = authorization if isinstance(authorization, Credentials) else None
+    if found is not None and found.api_key is not None:
+        return _key_verifier(api_keys).verifier.verify_api_key(found.api_key)
+    header = found.authorization if found is not None else authorization
+    assert not isinstance(header, Credentials)
+    if optional and header is None:
         return None
-    return verifier.verify(bearer_token(authorization))
+    return verifier.verify(bearer_token(header))
 
 
 async def authenticate_async(
-    verifier: Verifier, authorization: str | None, *, optional: bool = False
+    verifier: Verifier,
+    authorization: str | Credentials | None,
+    *,
+    optional: bool = False,
+    api_keys: ApiKeyCredentials | None = None,
 ) -> Principal | None:
     """`authenticate` for the async adapters: a key fetch is awaited off the event loop."""
-    if optional and authorization is None:
+    found = authorization if isinstance(authorization, Credentials) else None
+    if found is not None and found.api_key is not None:
+        return await _key_verifier(api_keys).verifier.verify_api_key_async(found.api_key)
+    header = found.authorization if found is not None else authorization
+    assert not isinstance(header, Credentials)
+    if optional and header is None:
         return None
-    return await verifier.verify_async(bearer_token(authorization))
+    return await verifier.verify_async(bearer_token(header))
+
+
+def _key_verifier(api_keys: ApiKeyCredentials | None) -> ApiKeyCredentials:
+    if api_keys is None:
+        raise TypeError("an API key credential needs api_keys= (ApiKeyCredentials)")
+    return api_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,4 +128,9 @@ def authorize(
         # A principal whose membership record names another org than its key
         # (the token verifier refuses such claims; a hand-built one might not).
         raise Forbidden("user is not a member of this org")
-    return RequestAuth(principal, org_id, member_info, TenantContext(principal.user_id, org_id))
+    if isinstance(principal, ApiKeyPrincipal):
+        # The key principal: its id is bound, never its secret, and never as a user.
+        context = TenantContext.for_api_key(principal.api_key_id, org_id)
+    else:
+        context = TenantContext(principal.user_id, org_id)
+    return RequestAuth(principal, org_id, member_info, context)

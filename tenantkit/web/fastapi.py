@@ -56,16 +56,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from starlette.requests import HTTPConnection, Request
 
+from tenantkit import authz
 from tenantkit.context import TenantContext, current_context, tenant_context
 from tenantkit.errors import TenantkitError, Unauthorized
 from tenantkit.startup import check_async_engine, check_engine
 from tenantkit.tokens import Principal, Verifier
 from tenantkit.web._database_errors import error_for
 from tenantkit.web._sessions import finish_session
+from tenantkit.web.api_keys import ApiKeyCredentials, read_credentials
 from tenantkit.web.asgi import ScopeView, request_auth
 from tenantkit.web.auth import RequestAuth, authenticate_async, authorize
 from tenantkit.web.extractors import (
-    Ambiguous,
     OrgFrom,
     OrgIdSources,
     path_param,
@@ -108,6 +109,8 @@ class TenantKit:
     org_id: where routes name their org (default: the `org_id` path parameter);
         one extractor or a list that must agree. The routed `org_id` parameter
         and `TenantMiddleware`'s org, when present, must agree with it too.
+    api_keys: accept org API keys too (`tenantkit.web.ApiKeyCredentials`), when
+        no `TenantMiddleware` in front did the authentication already.
     """
 
     def __init__(
@@ -117,8 +120,10 @@ class TenantKit:
         sessions: sessionmaker[Session] | None = None,
         async_sessions: async_sessionmaker[AsyncSession] | None = None,
         org_id: OrgIdSources | None = None,
+        api_keys: ApiKeyCredentials | None = None,
     ) -> None:
         self.verifier = verifier
+        self.api_keys = api_keys
         self.sessions = sessions
         self.async_sessions = async_sessions
         self.org_id: OrgFrom = sources_with_route(org_id if org_id is not None else path_param())
@@ -145,15 +150,17 @@ class TenantKit:
     # --- who -------------------------------------------------------------------------
 
     async def require_user(self, connection: HTTPConnection) -> Principal:
-        """Dependency: the verified principal (401 without a valid token)."""
+        """Dependency: the verified user (401 without a valid token; an org API key: 403)."""
         principal = await _guard(self._principal(connection, False))
         if principal is None:
             raise TenantkitHTTPException(Unauthorized("authentication required"))
-        return principal
+        return _refuse_key(principal)
 
     async def optional_user(self, connection: HTTPConnection) -> Principal | None:
-        """Dependency: the principal, or None without an Authorization header (bad one: 401)."""
-        return await _guard(self._principal(connection, True))
+        """Dependency: the user, or None without an Authorization header (bad one: 401;
+        an org API key: 403)."""
+        principal = await _guard(self._principal(connection, True))
+        return None if principal is None else _refuse_key(principal)
 
     # --- which org, with which rights -----------------------------------------------
 
@@ -207,11 +214,10 @@ class TenantKit:
             if found.principal is None and not optional:
                 raise Unauthorized("authentication required")
             return found.principal
-        try:
-            authorization = ScopeView(connection.scope).header("authorization")
-        except Ambiguous:
-            raise Unauthorized("more than one authorization header") from None
-        return await authenticate_async(self.verifier, authorization, optional=optional)
+        credentials = read_credentials(ScopeView(connection.scope), self.api_keys)
+        return await authenticate_async(
+            self.verifier, credentials, optional=optional, api_keys=self.api_keys
+        )
 
     async def _authorize(
         self, connection: HTTPConnection, requirement: Requirement
@@ -295,6 +301,13 @@ class TenantKit:
             return session
 
         return async_session
+
+
+def _refuse_key(principal: Principal) -> Principal:
+    try:
+        return authz.require_user(principal)
+    except TenantkitError as error:
+        raise TenantkitHTTPException(error) from None
 
 
 def _binding(context: TenantContext | None) -> AbstractContextManager[object]:

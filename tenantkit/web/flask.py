@@ -41,12 +41,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import abort
 
+from tenantkit import authz
 from tenantkit.context import tenant_context
-from tenantkit.errors import TenantkitError, Unauthorized
+from tenantkit.errors import TenantkitError
 from tenantkit.startup import check_engine
 from tenantkit.tokens import Principal, Verifier
 from tenantkit.web._database_errors import error_for
 from tenantkit.web._sessions import finish_session
+from tenantkit.web.api_keys import ApiKeyCredentials, read_credentials
 from tenantkit.web.asgi import error_body, error_headers
 from tenantkit.web.auth import RequestAuth, authenticate, authorize
 from tenantkit.web.extractors import (
@@ -100,7 +102,12 @@ _VIEW = FlaskRequestView()
 
 
 class TenantKit:
-    """tenantkit's Flask extension (`TenantKit(app, ...)` or `init_app(app)` later)."""
+    """tenantkit's Flask extension (`TenantKit(app, ...)` or `init_app(app)` later).
+
+    api_keys: accept org API keys too (`tenantkit.web.ApiKeyCredentials`): the
+        org decorators then admit a key of the requested org (role checks refuse
+        it, 403), and `require_user` / `optional_user` refuse one (403).
+    """
 
     def __init__(
         self,
@@ -109,8 +116,10 @@ class TenantKit:
         verifier: Verifier,
         sessions: sessionmaker[Session] | None = None,
         org_id: OrgIdSources | None = None,
+        api_keys: ApiKeyCredentials | None = None,
     ) -> None:
         self.verifier = verifier
+        self.api_keys = api_keys
         self.sessions = sessions
         self.org_id: OrgFrom = sources_with_route(org_id if org_id is not None else path_param())
         if app is not None:
@@ -213,13 +222,13 @@ class TenantKit:
     def _check(
         self, *, optional: bool, requirement: Requirement | None, view_args: dict[str, Any]
     ) -> RequestAuth:
-        try:
-            authorization = _VIEW.header("authorization")
-        except Ambiguous:
-            raise Unauthorized("more than one authorization header") from None
-        principal = authenticate(self.verifier, authorization, optional=optional)
+        credentials = read_credentials(_VIEW, self.api_keys)
+        principal = authenticate(
+            self.verifier, credentials, optional=optional, api_keys=self.api_keys
+        )
         if requirement is None:
-            return RequestAuth(principal)
+            # require_user / optional_user: a user's routes, never a key's.
+            return RequestAuth(None if principal is None else authz.require_user(principal))
         also: list[tuple[str, str | None]] = []
         previous: RequestAuth | None = g.get(_AUTH)
         if previous is not None:

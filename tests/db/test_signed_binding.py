@@ -175,8 +175,10 @@ def _set_local_text(engine: sa.Engine, ctx: tenantkit.TenantContext, pid: int) -
     from tenantkit.db._statements import bind_set_local
 
     signer = _signer()
+    assert ctx.user_id is not None
     sig = signer.sign(ctx.user_id, ctx.org_id, pid, signer.expiry())
-    return bind_set_local(*(b"'" + v + b"'" for v in (*ctx._params, sig))).decode()
+    user, org, key = ctx._params
+    return bind_set_local(*(b"'" + v + b"'" for v in (user, org, sig, key))).decode()
 
 
 def _literals(text: str) -> tuple[str, str, str]:

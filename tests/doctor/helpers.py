@@ -75,7 +75,7 @@ def bind(conn: psycopg.Connection[Any], org_id: str, user_id: str) -> None:
     lines = (line for line in load_sql("runtime/bind.sql").splitlines())
     statement = " ".join(line for line in lines if not line.lstrip().startswith("--"))
     statement = statement.replace("%", "%%")
-    for n in ("$1", "$2", "$3"):
+    for n in ("$1", "$2", "$3", "$4"):
         statement = statement.replace(n, "%s")
     # Signed like the engine's (the run's key, this backend), when the run signs.
     signer = BindingSigner.from_env()
@@ -84,4 +84,4 @@ def bind(conn: psycopg.Connection[Any], org_id: str, user_id: str) -> None:
         if signer is not None
         else ""
     )
-    conn.execute(statement, (user_id, org_id, signature))
+    conn.execute(statement, (user_id, org_id, signature, ""))

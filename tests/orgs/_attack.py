@@ -74,7 +74,7 @@ def bind_as(conn: sa.Connection, user_id: str, org_id: str) -> None:
     """Bind the current transaction the way tenantkit's engine does (sql/runtime/bind.sql)."""
     lines = (line.split("--", 1)[0] for line in load_sql("runtime/bind.sql").splitlines())
     statement = " ".join(lines).replace("$1", "%(user_id)s").replace("$2", "%(org_id)s")
-    statement = statement.replace("$3", "%(signature)s")
+    statement = statement.replace("$3", "%(signature)s").replace("$4", "''")
     # Signed like the engine's (the run's key, this backend), when the run signs.
     signer = BindingSigner.from_env()
     signature = ""

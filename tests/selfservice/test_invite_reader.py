@@ -1,4 +1,4 @@
-"""One reader of the bound org's invites (0012): `current_org_invites()` carries how
+"""One reader of the bound org's invites (0011): `current_org_invites()` carries how
 sending went, so the delivery columns have no second function deciding who reads them."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """End users edit their org's domain rules and 2FA deadline, and take verified domains
-off it, through the database's doors (0012): each checks its own rule.
+off it, through the database's doors (0011): each checks its own rule.
 
 - domain_autojoin, domain_restrict, removing a domain: `tenantkit::can_update_org`;
 - require_2fa_by: the org's top role only (PropelAuth: "only org owners");
@@ -217,7 +217,7 @@ def test_the_top_role_check_is_what_stops_an_admin(
 ) -> None:
     """With the door's top-role check taken out, the same Admin's call succeeds."""
     a = orgs.a
-    sql = render_sql("0012_self_service_settings.sql", tenantkit_db.roles)
+    sql = render_sql("0011_self_service_settings.sql", tenantkit_db.roles)
     start = sql.index("CREATE FUNCTION tenantkit.update_current_org_settings")
     original = sql[start:sql.index("$$;", start) + 3].replace(
         "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)

@@ -1,4 +1,4 @@
--- tenantkit 0012: end users edit their org's domain settings and 2FA deadline;
+-- tenantkit 0011: end users edit their org's domain settings and 2FA deadline;
 -- one reader of the bound org's invites (issue 13, the remaining points).
 --
 --   current_org_invites()                 now with the delivery columns, so the

@@ -1,4 +1,4 @@
--- tenantkit 0012 downgrade: the doors go; the invite readers are 0003's and 0007's again.
+-- tenantkit 0011 downgrade: the doors go; the invite readers are 0003's and 0007's again.
 
 DROP FUNCTION IF EXISTS
     tenantkit.remove_current_org_domain(uuid, text),
