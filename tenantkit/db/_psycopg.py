@@ -30,7 +30,6 @@ __all__ = [
     "adopt_pgconn",
     "base_start_query",
     "connection_of",
-    "encoding",
     "exec_command",
     "fetch_many",
     "follow_pgconn",
@@ -52,7 +51,6 @@ _REQUIRED: Final = {
     psycopg.AsyncConnection: (START_QUERY,),
     psycopg.Cursor: ("_results", "_conn", "_pgconn"),
     psycopg.Pipeline: ("_sync_gen",),
-    pq.PGconn: ("_encoding",),
 }
 
 #: Attributes psycopg's constructors set on each instance: no instance can be made
@@ -130,12 +128,6 @@ def queue_in_pipeline(conn: Any, send_query: Callable[[], None]) -> PQGen[None]:
     pipeline.result_queue.append(None)
     gen: PQGen[None] = pipeline._sync_gen()
     return gen
-
-
-def encoding(pgconn: PGconn) -> str:
-    """The Python codec of the connection's client encoding."""
-    name: str = pgconn._encoding
-    return name
 
 
 def reset_prepared_statements(conn: Any) -> None:

@@ -148,17 +148,23 @@ class _TenantBinding:
     pgconn: PGconn
     prepare_threshold: int | None
     autocommit: bool
+    info: psycopg.ConnectionInfo
     _base_start_query: ClassVar[Any]
 
-    # --- configuration (called by tenantkit.db.engine) -------------------------
+    # --- configuration (from connect()'s keyword arguments) --------------------
 
-    def _tk_arm(
-        self, *, strict: bool, set_local: bool, signer: BindingSigner | None = None
-    ) -> None:
-        """Apply the engine's options (the rules apply from the first checkout on)."""
-        self._tk_strict = strict
-        self._tk_set_local = set_local
-        self._tk_signer = signer
+    def _tk_configure(self, conninfo: str, kwargs: dict[str, Any], options: _Options) -> None:
+        """Apply connect()'s tenantkit options, at construction (never from outside).
+
+        An engine's connections (`pooled`) wait for their first checkout while the
+        connect hooks set them up; a connection made directly obeys the rules (the
+        gate, the binding) from its first statement.
+        """
+        self._tk_connect_args = (conninfo, kwargs)
+        self._tk_passthrough = options.pooled
+        self._tk_strict = options.strict
+        self._tk_set_local = options.set_local
+        self._tk_signer = options.signer
 
     def _tk_bind_params(self, ctx: TenantContext) -> tuple[bytes, bytes, bytes, bytes]:
         """The bind's parameters: the ids, their signature (b'' when not signing), the key id."""
@@ -193,7 +199,7 @@ class _TenantBinding:
         `_start_query`: such a transaction would skip the bind, the checkout probe
         and the strict rule. Refused with a typed error instead (a transaction()
         inside an open transaction is only a savepoint, and is fine)."""
-        if self._tk_passthrough or self.pgconn.transaction_status != _IDLE:
+        if self._tk_passthrough or self.info.transaction_status != _IDLE:
             return
         raise BindingError(
             f"{what} would begin a transaction past tenantkit's binding; let the first "
@@ -490,14 +496,14 @@ class _TenantBinding:
                     # (it sends one after a ROLLBACK when it holds prepared
                     # statements) and statements prepared since then survived.
                     self._tk_prepared |= {statement.name}
-                    if pgconn.transaction_status != _IDLE:
+                    if self.info.transaction_status != _IDLE:
                         yield from _psycopg.exec_command(self, b"ROLLBACK")
                     return (yield from self._begin_with(begin, statement, params))
                 if result.error_field(_SQLSTATE) == b"26000" and self._tk_prepared:
                     # Our prepared statements are gone (DISCARD ALL, DEALLOCATE ALL):
                     # prepare again.
                     self._tk_prepared = frozenset()
-                    if pgconn.transaction_status != _IDLE:
+                    if self.info.transaction_status != _IDLE:
                         yield from _psycopg.exec_command(self, b"ROLLBACK")
                     return (yield from self._begin_with(begin, statement, params))
                 self._raise_first_error(results)
@@ -561,7 +567,7 @@ class _TenantBinding:
             message = error.error_message.decode(errors="replace") if error else "connection lost"
             raise StaleConnection(message.strip())
         if error is not None:
-            raise pg_errors.error_from_result(error, encoding=_psycopg.encoding(self.pgconn))
+            raise pg_errors.error_from_result(error, encoding=self.info.encoding)
 
 
 #: Command tags of statements that cannot leave a session object behind.
@@ -750,6 +756,30 @@ def _screening(factory: Any, base: type[Any]) -> type[Any]:
 _POOLED = "_tenantkit_pooled"
 
 
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """tenantkit's own `connect()` keyword arguments (removed before psycopg sees them)."""
+
+    pooled: bool
+    strict: bool
+    set_local: bool
+    signer: BindingSigner | None
+
+    @classmethod
+    def pop_from(cls, kwargs: dict[str, Any]) -> _Options:
+        binding = kwargs.pop("tenantkit_binding", "set_config")
+        if binding not in ("set_config", "set_local"):
+            raise ValueError(f"binding must be 'set_config' or 'set_local', not {binding!r}")
+        signer = kwargs.pop("tenantkit_signer", "env")
+        return cls(
+            pooled=bool(kwargs.pop(_POOLED, False)),
+            strict=bool(kwargs.pop("tenantkit_strict", False)),
+            set_local=binding == "set_local",
+            # "env" (default): signs as an engine's would (TENANTKIT_BINDING_SECRET).
+            signer=BindingSigner.from_env() if signer == "env" else signer,
+        )
+
+
 class TenantConnection(_TenantBinding, psycopg.Connection[Any]):
     """A psycopg `Connection` that binds the current `TenantContext` at BEGIN."""
 
@@ -757,18 +787,13 @@ class TenantConnection(_TenantBinding, psycopg.Connection[Any]):
 
     @classmethod
     def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
-        # Only an engine's connections wait for their first checkout (while the
-        # connect hooks set them up); a connection made directly obeys the rules
-        # (the gate, the binding) from its first statement.
-        pooled = bool(kwargs.pop(_POOLED, False))
+        """psycopg's `connect()`, plus tenantkit's options (`tenantkit_strict`,
+        `tenantkit_binding`, `tenantkit_signer`; see `tenantkit.db.engine.install`)."""
+        options = _Options.pop_from(kwargs)
         kwargs["cursor_factory"] = _screening(kwargs.get("cursor_factory"), TenantCursor)
         conn = super().connect(conninfo, **kwargs)
         conn.server_cursor_factory = TenantServerCursor
-        conn._tk_connect_args = (conninfo, kwargs)
-        conn._tk_passthrough = pooled
-        if not pooled:
-            # Made directly: signs as an engine's would by default (TENANTKIT_BINDING_SECRET).
-            conn._tk_signer = BindingSigner.from_env()
+        conn._tk_configure(conninfo, kwargs, options)
         return conn
 
     def transaction(
@@ -789,15 +814,12 @@ class TenantAsyncConnection(_TenantBinding, psycopg.AsyncConnection[Any]):
 
     @classmethod
     async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
-        pooled = bool(kwargs.pop(_POOLED, False))
+        """psycopg's `connect()`, plus tenantkit's options (see `TenantConnection.connect`)."""
+        options = _Options.pop_from(kwargs)
         kwargs["cursor_factory"] = _screening(kwargs.get("cursor_factory"), TenantAsyncCursor)
         conn = await super().connect(conninfo, **kwargs)
         conn.server_cursor_factory = TenantAsyncServerCursor
-        conn._tk_connect_args = (conninfo, kwargs)
-        conn._tk_passthrough = pooled
-        if not pooled:
-            # Made directly: signs as an engine's would by default (TENANTKIT_BINDING_SECRET).
-            conn._tk_signer = BindingSigner.from_env()
+        conn._tk_configure(conninfo, kwargs, options)
         return conn
 
     def transaction(

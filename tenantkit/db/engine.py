@@ -102,10 +102,18 @@ def install(
             "Use a postgresql+psycopg:// URL"
         )
 
+    # The engine's options reach each connection as connect() keyword arguments.
+    options = {
+        _POOLED: True,
+        "tenantkit_strict": strict,
+        "tenantkit_binding": binding,
+        "tenantkit_signer": signing,
+    }
+
     if dialect.is_async:
 
         async def connect_async(*cargs: Any, **cparams: Any) -> TenantAsyncConnection:
-            return await TenantAsyncConnection.connect(*cargs, **{**cparams, _POOLED: True})
+            return await TenantAsyncConnection.connect(*cargs, **{**cparams, **options})
 
         @event.listens_for(sync_engine, "do_connect")
         def _do_connect_async(
@@ -119,19 +127,18 @@ def install(
         def _do_connect(
             dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]
         ) -> TenantConnection:
-            return TenantConnection.connect(*cargs, **{**cparams, _POOLED: True})
+            return TenantConnection.connect(*cargs, **{**cparams, **options})
 
-    # Every connection must come from tenantkit's class; its rules start at the
-    # first checkout, after every connect hook (the dialect's and the app's) ran.
+    # Every connection must come from tenantkit's class (configured by connect());
+    # its rules start at the first checkout, after every connect hook ran.
     @event.listens_for(sync_engine, "connect")
-    def _arm(dbapi_connection: Any, connection_record: Any) -> None:
+    def _check_class(dbapi_connection: Any, connection_record: Any) -> None:
         conn = getattr(dbapi_connection, "driver_connection", dbapi_connection)
         if not isinstance(conn, TenantConnection | TenantAsyncConnection):
             raise BindingError(
                 "this engine's connections do not come from tenantkit's connection class "
                 "(a custom creator= or pool bypasses do_connect); tenant binding cannot work"
             )
-        conn._tk_arm(strict=strict, set_local=binding == "set_local", signer=signing)
 
     # Each checkout is a new user of the connection: its first round trip checks
     # that the previous user left nothing behind (see tenantkit.db.connection).
