@@ -25,8 +25,8 @@ import sqlalchemy
 
 from benchmarks._support import bench_database
 from tenantkit.events import Endpoints, SecretBox
-from tenantkit.events.secretbox import new_key
-from tenantkit.events.worker import Worker, WorkerConfig
+from tenantkit.events._secretbox import new_key
+from tenantkit.events._worker import Worker, WorkerConfig
 from tenantkit.orgs import Actor, Management
 from tenantkit.testing import TestDatabase
 

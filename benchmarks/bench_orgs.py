@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, text
 
 from benchmarks._support import bench_database
 from tenantkit.orgs import Actor, Management, PageRequest
-from tenantkit.orgs.orgs import OrgOrder
+from tenantkit.orgs._orgs import OrgOrder
 
 ORGS = 1_000
 MEMBERS = 10

@@ -145,4 +145,4 @@ def test_one_bearer_header_parser() -> None:
                if re.search(r"""removeprefix\(\s*["'](?i:bearer)""", text)
                or (re.search(r"""partition\(\s*["'] ["']\s*\)|split\(\s*["'] ["']""", text)
                    and re.search(r"(?i)\bbearer\b", text))}
-    assert parsing <= {"tokens/bearer.py"}
+    assert parsing <= {"tokens/_bearer.py"}

@@ -19,9 +19,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from tenantkit.alembic import compare as compare
-from tenantkit.alembic import render as render
-from tenantkit.alembic.ops import (
+# Imported for their registrations with Alembic (comparator, renderers).
+from tenantkit.alembic import _compare, _render  # noqa: F401
+from tenantkit.alembic._ops import (
     AlterTenancyOp,
     AlterTenantPolicyOp,
     CreateTenantPolicyOp,

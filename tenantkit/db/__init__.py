@@ -1,7 +1,7 @@
 """Engines, connections and the tenant binding (sync and async)."""
 
-from tenantkit.db.connection import TenantAsyncConnection, TenantConnection
-from tenantkit.db.engine import create_async_engine, create_engine, install
+from tenantkit.db._connection import TenantAsyncConnection, TenantConnection
+from tenantkit.db._engine import create_async_engine, create_engine, install
 from tenantkit.db.signing import BindingKey, BindingSigner
 
 __all__ = [

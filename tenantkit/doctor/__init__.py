@@ -4,14 +4,15 @@
 
 Nineteen checks (see `CHECKS`, the one registry, filled by `@check` where each
 check is defined), one `Finding` per problem, each with a fix.
-The same checks back `tenantkit.testing.safety.assert_tenant_safe` for CI.
+The same checks back `tenantkit.testing._safety.assert_tenant_safe` for CI.
 The command itself is `tenantkit.doctor.cli` (it alone pulls in click and Alembic).
 """
 
 # Importing the modules that define the checks registers them.
-from tenantkit.doctor import checks, roles, setup  # noqa: F401
-from tenantkit.doctor.findings import CHECKS, Check, Finding, Severity, format_json, format_table
-from tenantkit.doctor.run import run_checks
+# Imported for their @check registrations.
+from tenantkit.doctor import _checks, _roles, _setup  # noqa: F401
+from tenantkit.doctor._findings import CHECKS, Check, Finding, Severity, format_json, format_table
+from tenantkit.doctor._run import run_checks
 
 __all__ = [
     "CHECKS",

@@ -6,8 +6,8 @@ import click
 import sqlalchemy
 
 from tenantkit.database_roles import DatabaseRoles
-from tenantkit.doctor.findings import CHECKS, format_json, format_table
-from tenantkit.doctor.run import run_checks
+from tenantkit.doctor._findings import CHECKS, format_json, format_table
+from tenantkit.doctor._run import run_checks
 from tenantkit.migrate import normalize_url
 from tenantkit.tables.cli import load_declarations
 

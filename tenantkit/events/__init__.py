@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tenantkit.events.endpoints import Endpoints
-from tenantkit.events.models import CreatedEndpoint, DeadLetter, DeliveryStatus, Endpoint, Event
-from tenantkit.events.outbox import read_events
-from tenantkit.events.retry import RetryPolicy
-from tenantkit.events.secretbox import SecretBox
-from tenantkit.events.types import EVENT_TYPES, EventType
+from tenantkit.events._endpoints import Endpoints
+from tenantkit.events._models import CreatedEndpoint, DeadLetter, DeliveryStatus, Endpoint, Event
+from tenantkit.events._outbox import read_events
+from tenantkit.events._retry import RetryPolicy
+from tenantkit.events._secretbox import SecretBox
+from tenantkit.events._types import EVENT_TYPES, EventType
 
 if TYPE_CHECKING:
-    from tenantkit.events.worker import Worker, WorkerConfig
+    from tenantkit.events._worker import Worker, WorkerConfig
 
 __all__ = [
     "EVENT_TYPES",
@@ -41,7 +41,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The worker needs httpx (the `events` extra); importing it is deferred to first use.
     if name in ("Worker", "WorkerConfig"):
-        from tenantkit.events import worker
+        from tenantkit.events import _worker as worker
 
         return getattr(worker, name)
     raise AttributeError(f"module 'tenantkit.events' has no attribute {name!r}")

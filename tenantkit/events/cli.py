@@ -26,10 +26,10 @@ import click
 import sqlalchemy
 
 from tenantkit.errors import TenantkitError
-from tenantkit.events.endpoints import DEFAULT_OVERLAP, Endpoints
-from tenantkit.events.models import Endpoint
-from tenantkit.events.secretbox import SecretBox, new_key
-from tenantkit.events.types import EVENT_TYPES
+from tenantkit.events._endpoints import DEFAULT_OVERLAP, Endpoints
+from tenantkit.events._models import Endpoint
+from tenantkit.events._secretbox import SecretBox, new_key
+from tenantkit.events._types import EVENT_TYPES
 from tenantkit.migrate import normalize_url
 
 __all__ = ["events_command"]
@@ -99,8 +99,8 @@ def run_command(database_url: str, concurrency: int, poll_interval: float, timeo
                 allow_loopback_http: bool, no_listen: bool) -> None:
     """Deliver events to the webhook endpoints until SIGINT or SIGTERM."""
     try:
-        from tenantkit.events.retry import RetryPolicy
-        from tenantkit.events.worker import Worker, WorkerConfig
+        from tenantkit.events._retry import RetryPolicy
+        from tenantkit.events._worker import Worker, WorkerConfig
     except ModuleNotFoundError as exc:
         raise click.ClickException(
             f"'tenantkit events run' needs {exc.name!r}: pip install 'tenantkit[events]'"

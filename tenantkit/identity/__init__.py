@@ -10,7 +10,7 @@
 Needs SQLAlchemy (a service-role engine for lookups); imports no web framework.
 """
 
-from tenantkit.identity.cache import IdCache
-from tenantkit.identity.resolver import IdentityResolver, ResolvingVerifier, external_ids
+from tenantkit.identity._cache import IdCache
+from tenantkit.identity._resolver import IdentityResolver, ResolvingVerifier, external_ids
 
 __all__ = ["IdCache", "IdentityResolver", "ResolvingVerifier", "external_ids"]

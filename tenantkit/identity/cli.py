@@ -12,7 +12,7 @@ from __future__ import annotations
 import click
 import sqlalchemy
 
-from tenantkit.identity.backfill import backfill_propelauth, point_propelauth_py_at
+from tenantkit.identity._backfill import backfill_propelauth, point_propelauth_py_at
 from tenantkit.identity.webhooks.sync import IdentitySync
 
 __all__ = ["sync_command"]

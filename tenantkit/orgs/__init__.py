@@ -6,15 +6,20 @@ session bound to an end user, where PostgreSQL's policies decide. Start from
 `Management(conn)`. This package never imports a web framework.
 """
 
-from tenantkit.orgs.actor import Actor
-from tenantkit.orgs.api_keys import ApiKeyKind, ApiKeys
-from tenantkit.orgs.audit import AuditLog
+from tenantkit.orgs._actor import Actor
+from tenantkit.orgs._api_keys import ApiKeyKind, ApiKeys
+from tenantkit.orgs._audit import AuditLog
+from tenantkit.orgs._flags import FeatureFlags
+from tenantkit.orgs._invites import AcceptedInvite, Invites
+from tenantkit.orgs._management import Management
+from tenantkit.orgs._members import Members
+from tenantkit.orgs._orgs import OrgOrder, Orgs
+from tenantkit.orgs._paging import CursorRequest, PageRequest
+from tenantkit.orgs._roles import RoleMappings
+from tenantkit.orgs._settings import ProjectSettings
+from tenantkit.orgs._users import UserOrder, Users
 from tenantkit.orgs.domains import Domains
-from tenantkit.orgs.flags import FeatureFlags
-from tenantkit.orgs.invites import AcceptedInvite, Invites
 from tenantkit.orgs.key_verifier import OrgApiKeyVerifier
-from tenantkit.orgs.management import Management
-from tenantkit.orgs.members import Members
 from tenantkit.orgs.models import (
     ApiKey,
     ApiKeyValidation,
@@ -36,11 +41,6 @@ from tenantkit.orgs.models import (
     User,
     UserOrg,
 )
-from tenantkit.orgs.orgs import OrgOrder, Orgs
-from tenantkit.orgs.paging import CursorRequest, PageRequest
-from tenantkit.orgs.roles import RoleMappings
-from tenantkit.orgs.settings import ProjectSettings
-from tenantkit.orgs.users import UserOrder, Users
 
 __all__ = [
     "AcceptedInvite",

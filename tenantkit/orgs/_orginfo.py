@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from tenantkit.orgs._actor import Actor
 from tenantkit.orgs._db import Conn, run
+from tenantkit.orgs._roles import load_role_mappings
 from tenantkit.orgs._sources import orgs_source
-from tenantkit.orgs.actor import Actor
 from tenantkit.orgs.models import OrgMemberInfo
-from tenantkit.orgs.roles import load_role_mappings
 from tenantkit.schema import memberships
 
 __all__ = ["member_infos"]

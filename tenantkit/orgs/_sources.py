@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.sql.functions import Function
 
-from tenantkit.orgs.actor import Actor
+from tenantkit.orgs._actor import Actor
 from tenantkit.schema import invites, orgs, users
 
 __all__ = ["from_function", "invites_source", "orgs_source", "users_source"]

@@ -20,12 +20,12 @@ from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from tenantkit.errors import Forbidden, InvalidField, NotFound
+from tenantkit.orgs._actor import Actor
+from tenantkit.orgs._audit import audited
 from tenantkit.orgs._db import Conn, missing_or_refused, run, uuid_param
+from tenantkit.orgs._orgs import Orgs
 from tenantkit.orgs._validate import check_domain, check_id
-from tenantkit.orgs.actor import Actor
-from tenantkit.orgs.audit import audited
 from tenantkit.orgs.models import DomainVerification, Org
-from tenantkit.orgs.orgs import Orgs
 from tenantkit.schema import org_domain_verifications as dv
 from tenantkit.schema import orgs
 

@@ -29,8 +29,8 @@ from typing import Final
 from sqlalchemy import Engine
 
 from tenantkit.errors import Unauthorized
-from tenantkit.orgs.actor import Actor
-from tenantkit.orgs.api_keys import ApiKeys
+from tenantkit.orgs._actor import Actor
+from tenantkit.orgs._api_keys import ApiKeys
 from tenantkit.tokens import ORG_KEY_PREFIX, ApiKeyPrincipal, VerifiedTokenCache
 
 __all__ = ["OrgApiKeyVerifier"]

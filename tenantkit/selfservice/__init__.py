@@ -12,14 +12,14 @@ the user cannot see). Invites are sent after commit by an `InviteSender`.
 Needs the `fastapi` extra.
 """
 
-from tenantkit.selfservice.app import create_app
-from tenantkit.selfservice.delivery import (
+from tenantkit.selfservice._app import create_app
+from tenantkit.selfservice._delivery import (
     ConsoleInviteSender,
     InviteMessage,
     InviteSender,
     SmtpInviteSender,
 )
-from tenantkit.selfservice.router import NO_ORG, create_router
+from tenantkit.selfservice._router import NO_ORG, create_router
 
 __all__ = [
     "NO_ORG",

@@ -6,7 +6,7 @@
 `tenantkit serve` runs it (against an embedded PostgreSQL by default).
 """
 
-from tenantkit.server.app import create_app
-from tenantkit.server.ratelimit import RateLimit
+from tenantkit.server._app import create_app
+from tenantkit.server._ratelimit import RateLimit
 
 __all__ = ["RateLimit", "create_app"]

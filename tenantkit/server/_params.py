@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Path
 
-from tenantkit.server.schemas import UUID_PATTERN
+from tenantkit.server._schemas import UUID_PATTERN
 
 __all__ = ["ApiKeyId", "EndpointId", "OrgId", "UserId"]
 

@@ -169,7 +169,7 @@ def record_model(
     definitions.update({wire: (kind, ...) for wire, (kind, _value) in constants.items()})
     definitions.update(extra or {})
     model = create_model(
-        name, __base__=FromRecord, __module__="tenantkit.server.schemas", __doc__=doc,
+        name, __base__=FromRecord, __module__="tenantkit.server._schemas", __doc__=doc,
         **definitions,
     )
     model.renamed = aliases
@@ -183,7 +183,7 @@ def request_model(
     """A request model from (wire name, type, default) triples (`...`: required)."""
     definitions: dict[str, Any] = {wire: (kind, default) for wire, kind, default in fields}
     return create_model(
-        name, __base__=Request, __module__="tenantkit.server.schemas", __doc__=doc,
+        name, __base__=Request, __module__="tenantkit.server._schemas", __doc__=doc,
         **definitions,
     )
 

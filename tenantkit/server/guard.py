@@ -7,7 +7,7 @@ body like every other error of the server:
 2. `Content-Length`: digits (else 400), at most `max_body_bytes` (else 413,
    answered without reading the body);
 3. path and query string: UTF-8 without NUL, control characters or lone
-   surrogates (`tenantkit.server.strings`; else 400);
+   surrogates (`tenantkit.server._strings`; else 400);
 4. body: read while it arrives, and refused with 413 as soon as it exceeds
    `max_body_bytes`, whatever Content-Length said (or without one, chunked):
    never more than the limit plus one received chunk is held in memory;
@@ -27,8 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantkit import _strict_json
 from tenantkit.errors import InvalidField, TenantkitError, Unauthorized
-from tenantkit.server.errors import PayloadTooLarge
-from tenantkit.server.strings import check_json, check_text, is_field_name
+from tenantkit.server._errors import PayloadTooLarge
+from tenantkit.server._strings import check_json, check_text, is_field_name
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "RequestGuard", "check_max_body_bytes"]
 

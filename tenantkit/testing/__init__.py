@@ -1,10 +1,10 @@
 """Testing against a real PostgreSQL: the pytest plugin, servers, roles and seeds."""
 
-from tenantkit.testing.app_migrations import alembic_migrations, upgrade_app
+from tenantkit.testing._app_migrations import alembic_migrations, upgrade_app
+from tenantkit.testing._members import DEFAULT_ROLE_MAPPING, OrgMemberInfo, token_for_user
+from tenantkit.testing._safety import assert_tenant_safe
+from tenantkit.testing._seed import SeededOrg, TwoOrgs, seed_two_orgs
 from tenantkit.testing.database import TestDatabase, enable_signed_binding, provision_database
-from tenantkit.testing.members import DEFAULT_ROLE_MAPPING, OrgMemberInfo, token_for_user
-from tenantkit.testing.safety import assert_tenant_safe
-from tenantkit.testing.seed import SeededOrg, TwoOrgs, seed_two_orgs
 from tenantkit.testing.servers import RunningServer, ServerChoice, choose_server, start_server
 
 __all__ = [

@@ -45,11 +45,12 @@ from tenantkit import migrate
 from tenantkit.database_roles import DatabaseRoles
 from tenantkit.db import create_async_engine, create_engine
 from tenantkit.db.signing import ENV_VAR, BindingKey, BindingSigner
-from tenantkit.testing.app_migrations import MigrateApp, upgrade_app
+from tenantkit.testing._app_migrations import MigrateApp, upgrade_app
+from tenantkit.testing._members import token_for_user
+from tenantkit.testing._seed import TwoOrgs, seed_two_orgs
+from tenantkit.testing._tokens import token_issuer, token_verifier
 from tenantkit.testing.citus import CitusCluster, find_citus_bindir, start_citus_cluster
 from tenantkit.testing.database import TestDatabase, enable_signed_binding, provision_database
-from tenantkit.testing.members import token_for_user
-from tenantkit.testing.seed import TwoOrgs, seed_two_orgs
 from tenantkit.testing.servers import (
     RunningServer,
     ServerChoice,
@@ -57,7 +58,6 @@ from tenantkit.testing.servers import (
     describe_server,
     start_server,
 )
-from tenantkit.testing.tokens import token_issuer, token_verifier
 from tenantkit.tokens import TokenIssuer
 
 _CHOICE = pytest.StashKey[ServerChoice | str]()

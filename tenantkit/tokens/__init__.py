@@ -19,12 +19,20 @@ One module per question:
 Nothing here imports a database driver, an ORM or a web framework.
 """
 
+from tenantkit.tokens._bearer import bearer_token
+from tenantkit.tokens._cache import VerifiedTokenCache
+from tenantkit.tokens._claims import (
+    WORKOS_ID_PATTERN,
+    ClaimsAdapter,
+    PropelAuthClaims,
+    WorkOSClaims,
+)
+from tenantkit.tokens._jwks import JwksClient, KeySet, KeySource, VerificationKey
+from tenantkit.tokens._protocol import Verifier
+from tenantkit.tokens._providers import Auth0Claims, ClerkClaims, KeycloakClaims, SupabaseClaims
+from tenantkit.tokens._verifier import TokenVerifier
 from tenantkit.tokens.apikey import ORG_KEY_PREFIX, ApiKeyPrincipal, ApiKeyVerifier
-from tenantkit.tokens.bearer import bearer_token
-from tenantkit.tokens.cache import VerifiedTokenCache
-from tenantkit.tokens.claims import WORKOS_ID_PATTERN, ClaimsAdapter, PropelAuthClaims, WorkOSClaims
 from tenantkit.tokens.issuer import TokenIssuer
-from tenantkit.tokens.jwks import JwksClient, KeySet, KeySource, VerificationKey
 from tenantkit.tokens.principal import (
     MULTI_ROLE,
     SINGLE_ROLE_IN_HIERARCHY,
@@ -32,9 +40,6 @@ from tenantkit.tokens.principal import (
     OrgMemberInfo,
     Principal,
 )
-from tenantkit.tokens.protocol import Verifier
-from tenantkit.tokens.providers import Auth0Claims, ClerkClaims, KeycloakClaims, SupabaseClaims
-from tenantkit.tokens.verifier import TokenVerifier
 
 __all__ = [
     "MULTI_ROLE",

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tenantkit.tokens.jwks import MIN_RSA_BITS
+from tenantkit.tokens._jwks import MIN_RSA_BITS
 from tenantkit.tokens.principal import LoginMethod, OrgMemberInfo
 
 __all__ = ["DEFAULT_ISSUER", "DEFAULT_LIFETIME", "TokenIssuer"]

@@ -12,10 +12,8 @@
 This package imports no web framework; the framework modules do, on import.
 """
 
-from tenantkit.web.api_keys import ApiKeyCredentials
-from tenantkit.web.asgi import TenantMiddleware, request_auth
-from tenantkit.web.auth import RequestAuth, authenticate, authorize, bearer_token
-from tenantkit.web.extractors import (
+from tenantkit.web._auth import RequestAuth, authenticate, authorize, bearer_token
+from tenantkit.web._extractors import (
     OrgIdExtractor,
     RequestView,
     active_org,
@@ -24,7 +22,9 @@ from tenantkit.web.extractors import (
     path_param,
     query_param,
 )
-from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
+from tenantkit.web._requirements import Requirement, UserAndOrgMemberInfo
+from tenantkit.web.api_keys import ApiKeyCredentials
+from tenantkit.web.asgi import TenantMiddleware, request_auth
 
 __all__ = [
     "ApiKeyCredentials",

@@ -20,7 +20,7 @@ from typing import Final
 
 from tenantkit.errors import Unauthorized
 from tenantkit.tokens import ApiKeyVerifier, bearer_token
-from tenantkit.web.extractors import Ambiguous, RequestView
+from tenantkit.web._extractors import Ambiguous, RequestView
 
 __all__ = ["DEFAULT_HEADER", "ApiKeyCredentials", "Credentials", "read_credentials"]
 

@@ -12,7 +12,7 @@ Refusals are answered here, before the app runs, so a bad token never reaches a
 handler, a database session or a pool connection:
 - HTTP: a JSON body `{"error": ..., "message": ...}` with 401 (and
   `WWW-Authenticate: Bearer`), 403, or 400 for an org id that is repeated, not
-  a UUID, or named differently by two sources (see `tenantkit.web.extractors`);
+  a UUID, or named differently by two sources (see `tenantkit.web._extractors`);
 - websocket: `websocket.close` with code 1008 (policy violation) in answer to
   the connect, before any accept (servers answer the handshake with 403).
 
@@ -29,11 +29,11 @@ from urllib.parse import parse_qsl
 from tenantkit.context import tenant_context
 from tenantkit.errors import TenantkitError
 from tenantkit.tokens import Verifier
+from tenantkit.web._auth import SCOPE_KEY, RequestAuth, authenticate_async, authorize
+from tenantkit.web._extractors import Ambiguous, OrgFrom, OrgIdSources, sources_with_route
+from tenantkit.web._requirements import Requirement
 from tenantkit.web._types import ASGIApp, Receive, Scope, Send
 from tenantkit.web.api_keys import ApiKeyCredentials, read_credentials
-from tenantkit.web.auth import SCOPE_KEY, RequestAuth, authenticate_async, authorize
-from tenantkit.web.extractors import Ambiguous, OrgFrom, OrgIdSources, sources_with_route
-from tenantkit.web.requirements import Requirement
 
 __all__ = [
     "WS_POLICY_VIOLATION",
@@ -106,7 +106,7 @@ class TenantMiddleware:
     verifier: a `Verifier`: the `TokenVerifier` (share one; its cache makes repeat
         tokens cheap), a `tenantkit.identity.ResolvingVerifier` around one, or any
         object with `verify` and `verify_async`.
-    org_id: where requests name their org (see `tenantkit.web.extractors`): one
+    org_id: where requests name their org (see `tenantkit.web._extractors`): one
         extractor, or a list of them that must agree. When the scope is already
         routed (route-level middleware), the routed `org_id` parameter must
         agree too. None: no org is resolved and nothing is bound.

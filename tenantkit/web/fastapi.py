@@ -61,18 +61,18 @@ from tenantkit.context import TenantContext, current_context, tenant_context
 from tenantkit.errors import TenantkitError, Unauthorized
 from tenantkit.startup import check_async_engine, check_engine
 from tenantkit.tokens import Principal, Verifier
+from tenantkit.web._auth import RequestAuth, authenticate_async, authorize
 from tenantkit.web._database_errors import error_for
-from tenantkit.web._sessions import finish_session
-from tenantkit.web.api_keys import ApiKeyCredentials, read_credentials
-from tenantkit.web.asgi import ScopeView, request_auth
-from tenantkit.web.auth import RequestAuth, authenticate_async, authorize
-from tenantkit.web.extractors import (
+from tenantkit.web._extractors import (
     OrgFrom,
     OrgIdSources,
     path_param,
     sources_with_route,
 )
-from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
+from tenantkit.web._requirements import Requirement, UserAndOrgMemberInfo
+from tenantkit.web._sessions import finish_session
+from tenantkit.web.api_keys import ApiKeyCredentials, read_credentials
+from tenantkit.web.asgi import ScopeView, request_auth
 
 __all__ = ["TenantKit", "TenantkitHTTPException"]
 

@@ -46,19 +46,19 @@ from tenantkit.context import tenant_context
 from tenantkit.errors import TenantkitError
 from tenantkit.startup import check_engine
 from tenantkit.tokens import Principal, Verifier
+from tenantkit.web._auth import RequestAuth, authenticate, authorize
 from tenantkit.web._database_errors import error_for
-from tenantkit.web._sessions import finish_session
-from tenantkit.web.api_keys import ApiKeyCredentials, read_credentials
-from tenantkit.web.asgi import error_body, error_headers
-from tenantkit.web.auth import RequestAuth, authenticate, authorize
-from tenantkit.web.extractors import (
+from tenantkit.web._extractors import (
     Ambiguous,
     OrgFrom,
     OrgIdSources,
     path_param,
     sources_with_route,
 )
-from tenantkit.web.requirements import Requirement, UserAndOrgMemberInfo
+from tenantkit.web._requirements import Requirement, UserAndOrgMemberInfo
+from tenantkit.web._sessions import finish_session
+from tenantkit.web.api_keys import ApiKeyCredentials, read_credentials
+from tenantkit.web.asgi import error_body, error_headers
 
 __all__ = ["FlaskRequestView", "TenantKit", "current_auth", "current_org", "current_user"]
 

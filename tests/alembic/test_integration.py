@@ -38,7 +38,7 @@ from tenantkit.tables import SharedTable, UndeclaredTenantTable, declarations, t
 from tenantkit.tables.catalog import read_live
 from tenantkit.tables.declare import INFO_KEY
 from tenantkit.testing import RunningServer, TestDatabase, enable_signed_binding, provision_database
-from tenantkit.testing.seed import seed_two_orgs
+from tenantkit.testing._seed import seed_two_orgs
 from tests.tables.app.models import Base, Document, Project
 from tests.tables.helpers import app_alembic_config
 

@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 
 import tenantkit.alembic
 from tenantkit.alembic import CreateTenantPolicyOp, EnableTenancyOp
-from tenantkit.alembic.preflight import TenancyMigrationError, UnknownRuleNameError
+from tenantkit.alembic._preflight import TenancyMigrationError, UnknownRuleNameError
 from tenantkit.database_roles import DatabaseRoles
 from tenantkit.rls import minimum_role, permission
 from tenantkit.tables.names import UnknownRuleName

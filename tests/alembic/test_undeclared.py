@@ -83,7 +83,7 @@ def test_without_the_refusal_the_table_leaks_across_orgs(
 ) -> None:
     # The protection switched off: autogenerate writes a bare create_table, and
     # after the usual grant the app role reads every org's invoices.
-    monkeypatch.setattr(tenantkit.alembic.compare, "check_declared", lambda tables: None)
+    monkeypatch.setattr(tenantkit.alembic._compare, "check_declared", lambda tables: None)
     admin = sa.create_engine(tables_db.url("admin"))
     try:
         with admin.connect() as conn:

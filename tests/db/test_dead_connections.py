@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 import tenantkit
 from tenantkit import tenant_context
-from tenantkit.db import connection as binding
+from tenantkit.db import _connection as binding
 from tenantkit.testing import SeededOrg, TestDatabase, TwoOrgs
 from tests.conftest import NOTES_PER_ORG
 

@@ -194,7 +194,7 @@ def _what_another_engine_sees(url: sa.URL) -> tuple[int, set[str], set[str]]:
 @pytest.fixture
 def no_checkout_cleanup(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the stamp stands: the probe's cleanup is off (it would clear the values too)."""
-    from tenantkit.db import connection as binding
+    from tenantkit.db import _connection as binding
     from tests.db.test_pool_hygiene import _no_reset
 
     monkeypatch.setattr(binding._TenantBinding, "_reset", _no_reset)

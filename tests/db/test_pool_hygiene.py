@@ -22,7 +22,7 @@ from psycopg import sql
 
 import tenantkit
 from tenantkit import TenantContext, tenant_context
-from tenantkit.db import connection as binding
+from tenantkit.db import _connection as binding
 from tenantkit.db._statements import Prepared
 from tenantkit.testing import SeededOrg, TestDatabase, TwoOrgs
 from tests.conftest import NOTES_PER_ORG

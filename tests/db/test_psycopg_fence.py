@@ -34,8 +34,8 @@ def test_every_private_name_the_fence_reads_is_probed() -> None:
 
 
 def test_the_binding_modules_use_no_private_psycopg_name() -> None:
-    # connection.py reaches psycopg's internals only through the fence.
-    text = (Path(_psycopg.__file__).parent / "connection.py").read_text()
+    # _connection.py reaches psycopg's internals only through the fence.
+    text = (Path(_psycopg.__file__).parent / "_connection.py").read_text()
     assert not re.search(r"psycopg\.\w*\._|psycopg\._", text)
     own = set(re.findall(r"\._(\w+)", text))
     assert own & {name.lstrip("_") for name in probed()} == set()

@@ -13,7 +13,7 @@ from psycopg import sql
 
 import tenantkit
 from tenantkit import UnsafeConnection, tenant_context
-from tenantkit.db import connection as binding
+from tenantkit.db import _connection as binding
 from tenantkit.testing import TestDatabase, TwoOrgs
 
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from psycopg import sql
 
 from tenantkit.doctor import Finding
-from tenantkit.doctor.roles import GateReason, parse_gate
+from tenantkit.doctor._roles import GateReason, parse_gate
 from tenantkit.testing import TestDatabase, TwoOrgs
 from tests.doctor.helpers import apply_fix, as_superuser, bind, of_check
 

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 
 from tenantkit.cli import main
 from tenantkit.doctor import CHECKS, Finding, run_checks
-from tenantkit.doctor.checks import version_finding
+from tenantkit.doctor._checks import version_finding
 from tenantkit.rls import TableName
 from tenantkit.tables import SharedTable, declarations
 from tenantkit.testing import TestDatabase
-from tenantkit.testing.safety import assert_tenant_safe
+from tenantkit.testing._safety import assert_tenant_safe
 from tests.doctor.helpers import without_public_temp
 from tests.tables.app.models import Base
 

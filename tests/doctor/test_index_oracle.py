@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tenantkit.doctor import Finding
-from tenantkit.doctor.checks import index_oracle_fix
+from tenantkit.doctor._checks import index_oracle_fix
 from tenantkit.testing import TestDatabase
 from tests.doctor.helpers import apply_fix, as_superuser, of_check
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tenantkit.doctor.checks import prepared_xacts_finding
+from tenantkit.doctor._checks import prepared_xacts_finding
 from tenantkit.testing import TestDatabase
 from tests.doctor.helpers import of_check
 

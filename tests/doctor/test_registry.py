@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tenantkit.doctor import CHECKS, Check
-from tenantkit.doctor.findings import check
+from tenantkit.doctor._findings import check
 from tenantkit.sqlfiles import sql_dir
 
 pytestmark = pytest.mark.nodb

@@ -19,7 +19,7 @@ from tenantkit.migrate import head_revision
 from tenantkit.rls import TableName, TenancySpec
 from tenantkit.tables import declarations
 from tenantkit.testing import RunningServer, TestDatabase, provision_database
-from tenantkit.testing.safety import assert_tenant_safe
+from tenantkit.testing._safety import assert_tenant_safe
 from tests.doctor.helpers import as_superuser, without_public_temp
 from tests.tables.app.models import Base
 

@@ -18,9 +18,9 @@ from sqlalchemy import Engine
 from tenantkit import migrate
 from tenantkit.db import create_engine
 from tenantkit.events import Endpoints, SecretBox
-from tenantkit.events.retry import RetryPolicy
-from tenantkit.events.secretbox import new_key
-from tenantkit.events.worker import Worker, WorkerConfig
+from tenantkit.events._retry import RetryPolicy
+from tenantkit.events._secretbox import new_key
+from tenantkit.events._worker import Worker, WorkerConfig
 from tenantkit.orgs import Actor, Management
 from tenantkit.testing import (
     RunningServer,

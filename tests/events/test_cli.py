@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from tenantkit.cli import main
-from tenantkit.events.secretbox import SecretBox
+from tenantkit.events._secretbox import SecretBox
 from tenantkit.testing import TestDatabase
 
 

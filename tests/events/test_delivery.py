@@ -11,10 +11,10 @@ from datetime import timedelta
 from typing import Any
 
 from tenantkit.events import SecretBox
-from tenantkit.events.retry import RetryPolicy
-from tenantkit.events.secretbox import new_key
-from tenantkit.events.signing import new_secret
-from tenantkit.events.worker import Worker, WorkerConfig
+from tenantkit.events._retry import RetryPolicy
+from tenantkit.events._secretbox import new_key
+from tenantkit.events._signing import new_secret
+from tenantkit.events._worker import Worker, WorkerConfig
 from tenantkit.testing import TestDatabase, TwoOrgs
 from tests.events.conftest import committed_ids, newest_event_id
 from tests.events.receiver import Receiver, wait_until

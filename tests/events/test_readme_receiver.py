@@ -24,9 +24,9 @@ import uvicorn
 from sqlalchemy import Engine
 
 from tenantkit.events import Event, read_events
-from tenantkit.events.delivery import new_client, send, webhook_body, webhook_id
-from tenantkit.events.signing import new_secret, signature_headers
-from tenantkit.events.worker import Worker
+from tenantkit.events._delivery import new_client, send, webhook_body, webhook_id
+from tenantkit.events._signing import new_secret, signature_headers
+from tenantkit.events._worker import Worker
 from tenantkit.testing import TestDatabase
 from tests.events.conftest import newest_event_id
 from tests.events.receiver import wait_until

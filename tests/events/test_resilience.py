@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from tenantkit.events.retry import RetryPolicy
-from tenantkit.events.worker import Worker
+from tenantkit.events._retry import RetryPolicy
+from tenantkit.events._worker import Worker
 from tenantkit.orgs import Actor, Management
 from tenantkit.testing import TestDatabase
 from tests.events.conftest import committed_ids

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from tenantkit.cli import main
 from tenantkit.events import SecretBox
-from tenantkit.events.retry import RetryPolicy
-from tenantkit.events.worker import Worker, WorkerConfig
+from tenantkit.events._retry import RetryPolicy
+from tenantkit.events._worker import Worker, WorkerConfig
 from tenantkit.testing import TestDatabase, TwoOrgs
 from tests.events.conftest import committed_ids
 from tests.events.receiver import Receiver

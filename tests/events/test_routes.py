@@ -116,7 +116,7 @@ def test_stored_without_a_key_and_unreadable_for_the_wrong_key(
     api: TestClient, events_db: TestDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tenantkit.events import SecretBox
-    from tenantkit.events.secretbox import SecretUnavailable, new_key
+    from tenantkit.events._secretbox import SecretUnavailable, new_key
 
     monkeypatch.delenv("TENANTKIT_EVENTS_KEY", raising=False)
     secret = api.post(f"{V1}/webhook_endpoints",

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 
 from tenantkit.orgs import Actor, Management
 from tenantkit.server import RateLimit, create_app
+from tenantkit.server._ratelimit import RateLimiter
 from tenantkit.server.cli import create_integration_key
-from tenantkit.server.ratelimit import RateLimiter
 from tenantkit.testing import TestDatabase
 
 GHOST = "00000000-0000-4000-8000-000000000000"

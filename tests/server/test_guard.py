@@ -24,8 +24,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from tenantkit.server import create_app
+from tenantkit.server._strings import MAX_DEPTH, check_json, check_text
 from tenantkit.server.guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
-from tenantkit.server.strings import MAX_DEPTH, check_json, check_text
 from tests.server.test_auth import OPERATIONS, concrete
 from tests.web.conftest import CheckoutCounter
 

@@ -18,7 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tenantkit.identity.backfill import point_propelauth_py_at
+from tenantkit.identity._backfill import point_propelauth_py_at
 from tenantkit.testing import TwoOrgs
 
 V1 = "/api/backend/v1"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from fastapi.testclient import TestClient
 
 from tenantkit.orgs import Orgs, models
-from tenantkit.server import schemas as s
+from tenantkit.server import _schemas as s
 from tenantkit.server._wire import record_model
 from tenantkit.testing import TwoOrgs
 from tenantkit.tokens import TokenIssuer, TokenVerifier

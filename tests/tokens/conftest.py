@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 # The shared fixtures other areas use; imported so these tests also run without the plugin.
-from tenantkit.testing.tokens import token_issuer, token_verifier  # noqa: F401
+from tenantkit.testing._tokens import token_issuer, token_verifier  # noqa: F401
 from tenantkit.tokens import TokenVerifier
 
 from ._helpers import ISSUER, FakeClock

@@ -144,7 +144,7 @@ def test_a_failed_refetch_keeps_the_keys_held(
     assert verifier.verify(old_key.issue(user_id=USER))
     jwks_server.status, jwks_server.body = 500, b"oops"
     monotonic.now += 120
-    with caplog.at_level(logging.WARNING, logger="tenantkit.tokens.jwks"):
+    with caplog.at_level(logging.WARNING, logger="tenantkit.tokens._jwks"):
         for _ in range(10):
             assert verifier.verify(old_key.issue(user_id=USER)).user_id == USER
     # One failed attempt; the others were held back by the rate limit.
@@ -239,7 +239,7 @@ def test_weak_private_and_foreign_keys_are_skipped(
     server = http_server()
     server.serve_json({"keys": keys})
     client = JwksClient(server.url, clock=monotonic)
-    with caplog.at_level(logging.WARNING, logger="tenantkit.tokens.jwks"):
+    with caplog.at_level(logging.WARNING, logger="tenantkit.tokens._jwks"):
         client.refresh()
     assert client.get_key("2025-01").kid == "2025-01"
     for kid in ("weak", "private", "hmac", "encryption", "rs512"):

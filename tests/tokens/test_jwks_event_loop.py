@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tenantkit.errors import Unauthorized
 from tenantkit.tokens import JwksClient, TokenIssuer, TokenVerifier
-from tenantkit.tokens import jwks as jwks_module
+from tenantkit.tokens import _jwks as jwks_module
 from tenantkit.web import TenantMiddleware
 from tenantkit.web._types import Message, Scope
 

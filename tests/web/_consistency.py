@@ -31,8 +31,8 @@ from tenantkit.web import (
     path_param,
     query_param,
 )
+from tenantkit.web._extractors import OrgIdExtractor, OrgIdSources
 from tenantkit.web._types import ASGIApp
-from tenantkit.web.extractors import OrgIdExtractor, OrgIdSources
 from tenantkit.web.fastapi import TenantKit
 from tenantkit.web.flask import TenantKit as FlaskTenantKit
 from tenantkit.web.flask import current_org

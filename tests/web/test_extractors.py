@@ -7,7 +7,7 @@ import pytest
 from tenantkit.errors import InvalidField
 from tenantkit.tokens import Principal
 from tenantkit.web import active_org, header, org_from, path_param, query_param
-from tenantkit.web.extractors import ROUTE_ORG, agree, normalise_org_id, sources_with_route
+from tenantkit.web._extractors import ROUTE_ORG, agree, normalise_org_id, sources_with_route
 from tests.web._support import new_id
 
 pytestmark = pytest.mark.nodb

@@ -26,8 +26,8 @@ from tenantkit.web import (
     query_param,
     request_auth,
 )
+from tenantkit.web._extractors import OrgIdExtractor
 from tenantkit.web._types import Message, Receive, Scope, Send
-from tenantkit.web.extractors import OrgIdExtractor
 from tests.web._support import bearer, build_app, mint, new_id
 
 with warnings.catch_warnings():

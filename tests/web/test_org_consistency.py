@@ -33,7 +33,8 @@ from sqlalchemy.orm import sessionmaker
 
 from tenantkit.testing import TwoOrgs
 from tenantkit.tokens import TokenIssuer, TokenVerifier
-from tenantkit.web import TenantMiddleware, extractors
+from tenantkit.web import TenantMiddleware
+from tenantkit.web import _extractors as extractors
 from tests.web._consistency import (
     EXTRACTORS,
     FASTAPI_KINDS,

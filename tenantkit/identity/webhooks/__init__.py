@@ -11,16 +11,16 @@ provider="propelauth", same_ids=True))`. Signatures are checked by `svix` and
 the `workos` SDK (the `identity` extra); see `sync` for ordering and replays.
 """
 
-from tenantkit.identity.webhooks.asgi import webhook_app
-from tenantkit.identity.webhooks.errors import (
+from tenantkit.identity.webhooks._asgi import webhook_app
+from tenantkit.identity.webhooks._errors import (
     InvalidWebhook,
     SignatureInvalid,
     WebhookNotReady,
     WebhookTooLarge,
 )
+from tenantkit.identity.webhooks._receiver import WebhookReceiver
+from tenantkit.identity.webhooks._signatures import SvixSignature, WorkOSSignature
 from tenantkit.identity.webhooks.events import IdentityEvent, parse_propelauth, parse_workos
-from tenantkit.identity.webhooks.receiver import WebhookReceiver
-from tenantkit.identity.webhooks.signatures import SvixSignature, WorkOSSignature
 from tenantkit.identity.webhooks.sync import IdentitySync, Outcome
 
 __all__ = [

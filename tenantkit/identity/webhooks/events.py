@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from tenantkit.identity.webhooks.errors import InvalidWebhook
+from tenantkit.identity.webhooks._errors import InvalidWebhook
 
 __all__ = ["IdentityEvent", "Kind", "ksuid_time", "parse_propelauth", "parse_workos"]
 

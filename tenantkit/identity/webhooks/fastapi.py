@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from tenantkit.identity.webhooks.receiver import WebhookReceiver
+from tenantkit.identity.webhooks._receiver import WebhookReceiver
 
 __all__ = ["webhook_router"]
 

@@ -27,8 +27,8 @@ from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy.exc import DBAPIError
 
 from tenantkit.context import UUID_PATTERN
-from tenantkit.identity.resolver import IdentityResolver
-from tenantkit.identity.webhooks.errors import InvalidWebhook, WebhookNotReady
+from tenantkit.identity._resolver import IdentityResolver
+from tenantkit.identity.webhooks._errors import InvalidWebhook, WebhookNotReady
 from tenantkit.identity.webhooks.events import IdentityEvent
 from tenantkit.sqlfiles import load_sql
 

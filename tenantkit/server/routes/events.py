@@ -14,10 +14,10 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Query
 
 from tenantkit.events import Endpoints
-from tenantkit.server import schemas as s
+from tenantkit.server import _schemas as s
+from tenantkit.server._deps import Api, ApiDep
+from tenantkit.server._errors import ERROR_RESPONSES
 from tenantkit.server._params import EndpointId
-from tenantkit.server.deps import Api, ApiDep
-from tenantkit.server.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/backend/v1", tags=["webhooks"], responses=ERROR_RESPONSES)
 

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Path, Query, Request
 
 from tenantkit.orgs import PageRequest
 from tenantkit.orgs.dns import txt_values
-from tenantkit.server import schemas as s
+from tenantkit.server import _schemas as s
+from tenantkit.server._deps import ApiDep
+from tenantkit.server._errors import ERROR_RESPONSES
 from tenantkit.server._params import ApiKeyId, OrgId
 from tenantkit.server._wire import OMIT_UNSET
-from tenantkit.server.deps import ApiDep
-from tenantkit.server.errors import ERROR_RESPONSES
 from tenantkit.tokens import bearer_token
 
 router = APIRouter(prefix="/api/backend/v1", tags=["extensions"], responses=ERROR_RESPONSES)

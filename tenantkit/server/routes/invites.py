@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query
 
 from tenantkit.orgs import CreatedInvite, PageRequest, Role
-from tenantkit.server import schemas as s
+from tenantkit.server import _schemas as s
+from tenantkit.server._deps import ApiDep
+from tenantkit.server._errors import ERROR_RESPONSES
 from tenantkit.server._wire import OMIT_UNSET
-from tenantkit.server.deps import ApiDep
-from tenantkit.server.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/backend/v1", tags=["invites"], responses=ERROR_RESPONSES)
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, Query
 
 from tenantkit.errors import FeatureDisabled
 from tenantkit.orgs import PageRequest
-from tenantkit.server import schemas as s
+from tenantkit.server import _schemas as s
+from tenantkit.server._deps import ApiDep
+from tenantkit.server._errors import ERROR_RESPONSES
 from tenantkit.server._params import OrgId
 from tenantkit.server._wire import OMIT_UNSET
-from tenantkit.server.deps import ApiDep
-from tenantkit.server.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/backend/v1", tags=["orgs"], responses=ERROR_RESPONSES)
 

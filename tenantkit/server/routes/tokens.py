@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tenantkit.errors import FeatureDisabled, Forbidden, InvalidField, NotFound
-from tenantkit.server import schemas as s
-from tenantkit.server.deps import Api, ApiDep
-from tenantkit.server.errors import ERROR_RESPONSES
+from tenantkit.server import _schemas as s
+from tenantkit.server._deps import Api, ApiDep
+from tenantkit.server._errors import ERROR_RESPONSES
 from tenantkit.tokens import LoginMethod, TokenIssuer
 
 router = APIRouter(tags=["tokens"], responses=ERROR_RESPONSES)

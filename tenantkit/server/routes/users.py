@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 
 from tenantkit.context import UUID_ANY_CASE
 from tenantkit.orgs import PageRequest, UserOrder
-from tenantkit.server import schemas as s
+from tenantkit.server import _schemas as s
+from tenantkit.server._deps import ApiDep
+from tenantkit.server._errors import ERROR_RESPONSES
 from tenantkit.server._params import UserId
 from tenantkit.server._wire import OMIT_UNSET
-from tenantkit.server.deps import ApiDep
-from tenantkit.server.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/backend/v1/user", tags=["users"], responses=ERROR_RESPONSES)
 

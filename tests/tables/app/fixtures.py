@@ -29,7 +29,7 @@ from tenantkit.testing import (
     enable_signed_binding,
     provision_database,
 )
-from tenantkit.testing.seed import seed_two_orgs
+from tenantkit.testing._seed import seed_two_orgs
 from tests.tables.helpers import app_alembic_config
 
 #: Extra documents per org, so plans are chosen on realistic statistics.
