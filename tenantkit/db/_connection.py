@@ -451,40 +451,20 @@ class _TenantBinding:
         prepare_threshold is None, which is how psycopg is told that server-side
         prepared statements are off (e.g. PgBouncer < 1.21).
         """
-        pgconn = self.pgconn
         named = self.prepare_threshold is not None
         prepare_now = named and statement.name not in self._tk_prepared
-        own = pgconn.pipeline_status == _PIPELINE_OFF
-        try:
-            if own:
-                pgconn.enter_pipeline_mode()
-            # BEGIN first: a Parse takes a snapshot, after which
-            # `BEGIN ISOLATION LEVEL ...` is refused (25001).
-            pgconn.send_query_params(begin, None)
-            if prepare_now:
-                pgconn.send_prepare(statement.name, statement.sql)
-            # A list: psycopg before 3.3 takes no other sequence here.
-            if named:
-                pgconn.send_query_prepared(statement.name, list(params))
-            else:
-                pgconn.send_query_params(statement.sql, list(params))
-            pgconn.pipeline_sync()
-            yield from _psycopg.send(pgconn)
-            results: list[PGresult] = []
-            for _ in range(4 if prepare_now else 3):  # one list per query, then the Sync
-                results.extend((yield from _psycopg.fetch_many(pgconn)))
-        except psycopg.OperationalError as exc:
-            if own:
-                _abandon_pipeline(pgconn)
-            if _psycopg.is_broken(pgconn):
-                raise StaleConnection(str(exc)) from exc
-            raise
-        except BaseException:
-            if own:
-                _abandon_pipeline(pgconn)
-            raise
-        if own:
-            pgconn.exit_pipeline_mode()
+        # BEGIN first: a Parse takes a snapshot, after which
+        # `BEGIN ISOLATION LEVEL ...` is refused (25001).
+        sends: list[_Send] = [_params(begin)]
+        if prepare_now:
+            sends.append(lambda pgconn: pgconn.send_prepare(statement.name, statement.sql))
+        # A list: psycopg before 3.3 takes no other sequence here.
+        listed = list(params)
+        if named:
+            sends.append(lambda pgconn: pgconn.send_query_prepared(statement.name, listed))
+        else:
+            sends.append(_params(statement.sql, listed))
+        results = yield from self._round_trip(sends)
         if prepare_now and len(results) > 1 and results[1].status == _COMMAND_OK:
             # Prepared, whatever failed after it: preparing it again would be 42P05.
             self._tk_prepared |= {statement.name}
