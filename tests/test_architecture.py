@@ -146,3 +146,23 @@ def test_one_bearer_header_parser() -> None:
                or (re.search(r"""partition\(\s*["'] ["']\s*\)|split\(\s*["'] ["']""", text)
                    and re.search(r"(?i)\bbearer\b", text))}
     assert parsing <= {"tokens/_bearer.py"}
+
+
+def test_the_modules_the_map_names_exist() -> None:
+    # The map names modules by file (`paging.py`) and, inside the larger rooms, by
+    # name (`_verifier`): a rename that leaves the prose behind fails here.
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    files = {p.name for p in PACKAGE.parent.rglob("*.py") if ".venv" not in p.parts}
+    named = set(re.findall(r"`(?:[\w/]+/)?(\w+\.py)`", text))
+    assert named - files == set()
+    rooms = text[text.index("Inside the larger rooms:"):text.index("### One definition per fact")]
+    for bullet in re.split(r"(?m)^- ", rooms)[1:]:
+        room = re.match(r"\*\*([\w/]+)/\*\*", bullet)
+        assert room, bullet
+        package = PACKAGE / room.group(1)
+        for name in re.findall(r"`(_?[a-z]\w*)`", bullet):
+            if (package / f"_{name.lstrip('_')}.py").exists() and not name.startswith("_"):
+                pytest.fail(f"{room.group(1)}/: `{name}` is `_{name}` now")
+            if name.startswith("_") and not (package / f"{name}.py").exists() \
+                    and not (package / name).is_dir():
+                pytest.fail(f"{room.group(1)}/: no module `{name}`")
