@@ -180,27 +180,48 @@ def test_a_cursor_this_list_did_not_give_is_a_400(service: ServiceFactory, bad: 
             m.users.query(cursor=cursor)
 
 
-def test_a_cursor_page_is_an_index_range_scan(service_engine: Engine) -> None:
+def _cursor_page_plan(conn: sa.Connection, walk: Callable[[CursorRequest], Any]) -> str:
+    """EXPLAIN of the statement `walk` sends for the page after its first page."""
+    page = walk(CursorRequest(2))
+    assert page.after is not None
+    captured: list[tuple[str, Any]] = []
+
+    def keep(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any,
+             _many: bool) -> None:
+        if "to_jsonb" in statement:
+            captured.append((statement, params))
+
+    sa.event.listen(conn, "before_cursor_execute", keep)
+    walk(CursorRequest(2, after=page.after))
+    sa.event.remove(conn, "before_cursor_execute", keep)
+    [(statement, params)] = captured
+    # Small test tables: make the planner show what it can do, not what is cheapest.
+    conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    conn.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+    conn.execute(sa.text("SET LOCAL enable_sort = off"))
+    return "\n".join(str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + statement,
+                                                              params).all())
+
+
+def test_a_cursor_page_is_an_index_range_scan(
+    service_engine: Engine, make_seed: Callable[[], TwoOrgs]
+) -> None:
     """The keyset bound is an Index Cond on users_created_at, not a filter."""
+    make_seed()  # users to page through, whatever ran before
     with service_engine.begin() as conn:
         m = Management(conn)
-        page = m.users.query(cursor=CursorRequest(2))
-        assert page.after is not None
-        captured: list[tuple[str, Any]] = []
-
-        def keep(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any,
-                 _many: bool) -> None:
-            if "to_jsonb" in statement:
-                captured.append((statement, params))
-
-        sa.event.listen(conn, "before_cursor_execute", keep)
-        m.users.query(cursor=CursorRequest(2, after=page.after))
-        sa.event.remove(conn, "before_cursor_execute", keep)
-        [(statement, params)] = captured
-        # Small test tables: make the planner show what it can do, not what is cheapest.
-        conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
-        conn.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
-        conn.execute(sa.text("SET LOCAL enable_sort = off"))
-        plan = "\n".join(str(r[0]) for r in conn.exec_driver_sql(
-            "EXPLAIN " + statement, params).all())
+        plan = _cursor_page_plan(conn, lambda c: m.users.query(cursor=c))
     assert "users_created_at" in plan and "Index Cond" in plan, plan
+
+
+def test_a_member_cursor_page_reads_the_org_in_join_order(
+    service_engine: Engine, make_seed: Callable[[], TwoOrgs]
+) -> None:
+    """Members come off memberships_org_created in (created_at, user_id) order, the
+    org and the keyset bound as its Index Cond: no sort of the whole org."""
+    a = make_seed().a
+    with service_engine.begin() as conn:
+        m = Management(conn)
+        plan = _cursor_page_plan(conn, lambda c: m.members.list(a.org_id, cursor=c))
+    assert "memberships_org_created" in plan and "Index Cond" in plan, plan
+    assert "Sort" not in plan, plan
