@@ -260,3 +260,55 @@ def test_the_verifier_is_unreadable_to_the_app_and_service_roles(
             conn.rollback()
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute("UPDATE tenantkit.settings SET signed_binding = false")
+
+
+def test_the_service_role_cannot_turn_signing_off_by_replacing_the_row(
+    tenantkit_db: TestDatabase, notes: TwoOrgs,
+) -> None:
+    # The settings row is the service role's to read and (but for the signing flag)
+    # to update, not to delete and insert again with the flag off (migration 0015).
+    with psycopg.connect(tenantkit_db.conninfo("service")) as conn:
+        for statement in ("DELETE FROM tenantkit.settings",
+                          "INSERT INTO tenantkit.settings (singleton, signed_binding) "
+                          "VALUES (true, false) ON CONFLICT (singleton) DO NOTHING",
+                          "TRUNCATE tenantkit.settings"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+            conn.rollback()
+    a = notes.a
+    engine = tenantkit.create_engine(tenantkit_db.url("app"), signer=None,
+                                     poolclass=sa.NullPool)
+    try:
+        with tenant_context(a.context(a.member_id)), engine.connect() as conn:
+            assert conn.execute(NOTES).scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+def test_with_0001s_grants_the_service_role_could_turn_signing_off(
+    tenantkit_db: TestDatabase, notes: TwoOrgs,
+    superuser: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    # The protection switched off: with INSERT and DELETE granted back, the service
+    # role replaces the row with signing off and an unsigned engine reads A's notes.
+    row = superuser.execute("SELECT to_jsonb(s)::text FROM tenantkit.settings AS s").fetchone()
+    assert row is not None
+    service = tenantkit_db.roles.service
+    superuser.execute(f'GRANT INSERT, DELETE ON tenantkit.settings TO "{service}"')
+    a = notes.a
+    engine = tenantkit.create_engine(tenantkit_db.url("app"), signer=None,
+                                     poolclass=sa.NullPool)
+    try:
+        with psycopg.connect(tenantkit_db.conninfo("service")) as conn:
+            conn.execute("DELETE FROM tenantkit.settings")
+            conn.execute("INSERT INTO tenantkit.settings (signed_binding) VALUES (false)")
+            conn.commit()
+        with tenant_context(a.context(a.member_id)), engine.connect() as conn:
+            assert conn.execute(NOTES).scalar_one() == NOTES_PER_ORG
+    finally:
+        engine.dispose()
+        superuser.execute(f'REVOKE INSERT, DELETE ON tenantkit.settings FROM "{service}"')
+        with superuser.transaction():
+            superuser.execute("DELETE FROM tenantkit.settings")
+            superuser.execute("INSERT INTO tenantkit.settings SELECT * FROM "
+                              "jsonb_populate_record(NULL::tenantkit.settings, %s::jsonb)", row)
