@@ -1,5 +1,6 @@
 -- tenantkit 0012 downgrade: 0006's user binding, 0010's key binding and its
--- member UNION ALL key current_membership (each verifying its own signature).
+-- member UNION ALL key current_membership (each verifying its own signature,
+-- reading settings.signed_binding per statement); no view defined per mode.
 CREATE OR REPLACE VIEW tenantkit._verified_binding AS
     SELECT c.user_id, c.org_id
     FROM (SELECT nullif(pg_catalog.current_setting('tenantkit.user_id', true), '')::uuid
@@ -63,3 +64,6 @@ CREATE OR REPLACE VIEW tenantkit.current_membership WITH (security_barrier) AS
           FROM tenantkit._bound_key AS k) AS c;
 
 DROP VIEW tenantkit._verified_principal;
+DROP TRIGGER _redefine_verified_principal ON tenantkit.settings;
+DROP FUNCTION tenantkit._redefine_verified_principal();
+DROP FUNCTION tenantkit._define_verified_principal();

@@ -195,8 +195,10 @@ def _seen_by_a_leaky_function(
         raw.add_notice_handler(note)
         try:
             conn.execute(sa.text(LEAK))
-            # The attacker's own planner settings: no index to narrow the rows first.
-            for setting in ("enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan"):
+            # The attacker's own planner settings: no index to narrow the rows
+            # first, and a nested loop, whose join filter sees every pair.
+            for setting in ("enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan",
+                            "enable_hashjoin", "enable_mergejoin"):
                 conn.execute(sa.text(f"SET LOCAL {setting} = off"))
             conn.execute(sa.text(
                 "SELECT count(*) FROM tenantkit.current_membership AS m "

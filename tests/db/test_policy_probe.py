@@ -15,10 +15,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
+import tenantkit
 from tenantkit import TenantContext, migrate, tenant_context
+from tenantkit.db.signing import set_signing
 from tenantkit.sqlfiles import migrations_dir
 from tenantkit.testing import RunningServer, TestDatabase, provision_database
 from tests.key_tables import ROWS, OrgKeys
@@ -89,6 +92,78 @@ def test_both_principals_still_read_their_rows(app_engine: sa.Engine, org_keys: 
         with tenant_context(ctx), app_engine.connect() as conn:
             orgs = conn.execute(sa.text("SELECT org_id::text FROM public.key_items")).scalars()
             assert list(orgs) == [ctx.org_id] * ROWS, who
+
+
+@pytest.fixture
+def signing_state(tenantkit_db: TestDatabase) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """The owner's connection to switch signing with; the run's mode is put back after."""
+    with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
+        row = conn.execute("SELECT signed_binding FROM tenantkit.settings").fetchone()
+        assert row is not None
+        try:
+            yield conn
+        finally:
+            set_signing(conn, bool(row[0]))
+
+
+def test_a_mode_change_reaches_cached_plans_at_the_next_statement(
+    tenantkit_db: TestDatabase, org_keys: OrgKeys,
+    signing_state: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    # The view is redefined when signing is switched (a trigger on settings):
+    # a connection that has a generic plan cached for a tenant statement must
+    # not keep running the old definition. An unsigned engine on one pooled
+    # connection: it reads rows only while signing is off.
+    engine = tenantkit.create_engine(tenantkit_db.url("app"), signer=None, pool_size=1)
+    a = org_keys.orgs.a
+    ctx = a.context(a.member_id)
+    read = sa.text("SELECT count(*) FROM public.key_items")
+
+    def seen() -> set[int]:
+        counts = set()
+        with tenant_context(ctx), engine.connect() as conn:
+            for _ in range(8):  # past psycopg's prepare threshold: a cached plan
+                counts.add(conn.execute(read).scalar_one())
+        return counts
+
+    try:
+        for signed in (False, True, False, True):
+            set_signing(signing_state, signed)
+            assert seen() == ({0} if signed else {ROWS}), signed
+    finally:
+        engine.dispose()
+
+
+def test_a_mode_change_waits_for_open_transactions_that_read_the_view(
+    app_engine: sa.Engine, org_keys: OrgKeys,
+    signing_state: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    # Switching signing is DDL on the view every tenant statement reads: it
+    # waits for the transactions reading it (then applies from their next
+    # one), so on a busy database switch with a lock_timeout and retry.
+    a = org_keys.orgs.a
+    row = signing_state.execute("SELECT signed_binding FROM tenantkit.settings").fetchone()
+    assert row is not None
+    with tenant_context(a.context(a.member_id)), app_engine.connect() as conn:
+        conn.execute(sa.text("SELECT count(*) FROM public.key_items")).scalar_one()
+        with signing_state.transaction():
+            signing_state.execute("SET LOCAL lock_timeout = '200ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                set_signing(signing_state, not row[0])
+        conn.rollback()
+    set_signing(signing_state, not row[0])  # nothing reads the view now: it goes through
+
+
+def test_with_signing_off_the_plan_holds_no_signature_check(
+    app_engine: sa.Engine, org_keys: OrgKeys,
+    signing_state: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    set_signing(signing_state, False)
+    a = org_keys.orgs.a
+    nodes = _analyzed(app_engine, a.context(a.member_id), QUERIES[0])
+    relations = {n.get("Relation Name") for n in nodes}
+    assert relations.isdisjoint({"binding_keys", "settings"}), relations
+    assert "memberships" in relations, relations
 
 
 def _previous() -> str:
