@@ -89,12 +89,12 @@ def app_may_create_temp(tenantkit_db: TestDatabase) -> Iterator[None]:
 def without_stamp_check(tenantkit_db: TestDatabase) -> Iterator[None]:
     """tenantkit's functions as before migration 0003: ids read with no stamp check."""
     down = render_sql("0003_binding_downgrade.sql", tenantkit_db.roles)
-    # 0005, 0006 and 0010 redefine current_user_id() and the views on top of
-    # 0003 (their view files are re-runnable).
+    # 0005, 0006, 0010 and 0012 redefine current_user_id() and the views on top
+    # of 0003 (their view files are re-runnable).
     up = "".join(
         render_sql(name, tenantkit_db.roles)
         for name in ("0003_binding.sql", "0005_policy_cost.sql", "0006_signed_binding_views.sql",
-                     "0010_api_keys.sql")
+                     "0010_api_keys.sql", "0012_policy_probe.sql")
     )
     with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
         conn.execute(down)  # type: ignore[call-overload]

@@ -84,6 +84,8 @@ _SQLSTATE = pq.DiagnosticField.SQLSTATE
 _PIPELINE_OFF = pq.PipelineStatus.OFF
 
 _Send = Callable[["PGconn"], None]
+#: Signatures a connection keeps (one per context seen in the signer's window).
+_SIGNATURES_KEPT = 256
 
 
 def _SYNC(pgconn: PGconn) -> None:
@@ -142,7 +144,11 @@ class _TenantBinding:
     _tk_connect_args: tuple[str, dict[str, Any]] = ("", {})
     _tk_signer: BindingSigner | None = None
     _tk_pid: int = 0  # the server backend signatures are bound to (0: unknown, a pooler)
-    _tk_signed: tuple[TenantContext, int, bytes] | None = None  # the last signature made
+    # Signatures made on this connection, per context: (expiry, signature). One
+    # serves every transaction of its context for the signer's 15-s window, so a
+    # pool connection serving many users signs each once per window, not once per
+    # transaction whenever the user changes (see `_tk_bind_params`).
+    _tk_signatures: dict[TenantContext, tuple[int, bytes]]
 
     # Provided by psycopg.BaseConnection.
     pgconn: PGconn
@@ -165,6 +171,7 @@ class _TenantBinding:
         self._tk_strict = options.strict
         self._tk_set_local = options.set_local
         self._tk_signer = options.signer
+        self._tk_signatures = {}
 
     def _tk_bind_params(self, ctx: TenantContext) -> tuple[bytes, bytes, bytes, bytes]:
         """The bind's parameters: the ids, their signature (b'' when not signing), the key id."""
@@ -173,15 +180,18 @@ class _TenantBinding:
         if signer is None:
             return (user, org, b"", key)
         expiry = signer.expiry()
-        last = self._tk_signed
-        if last is not None and last[1] == expiry and last[0] == ctx:
-            return (user, org, last[2], key)
+        signatures = self._tk_signatures
+        made = signatures.get(ctx)
+        if made is not None and made[0] == expiry:
+            return (user, org, made[1], key)
         if ctx.api_key_id is not None:
             signature = signer.sign_api_key(ctx.api_key_id, ctx.org_id, self._tk_pid, expiry)
         else:
             assert ctx.user_id is not None  # a context is a user or a key
             signature = signer.sign(ctx.user_id, ctx.org_id, self._tk_pid, expiry)
-        self._tk_signed = (ctx, expiry, signature)
+        if len(signatures) >= _SIGNATURES_KEPT:
+            signatures.clear()  # bounded; the next window re-signs anyway
+        signatures[ctx] = (expiry, signature)
         return (user, org, signature, key)
 
     def _tk_checked_out(self) -> None:
@@ -368,7 +378,7 @@ class _TenantBinding:
         # Behind a pooler the client's backend pid is the pooler's, and the server
         # connection changes between transactions: sign for any backend (pid 0).
         self._tk_pid = server_pid if server_pid == self.pgconn.backend_pid else 0
-        self._tk_signed = None
+        self._tk_signatures = {}  # made for another backend pid
 
     # --- the first round trip after a checkout ---------------------------------
 

@@ -142,9 +142,19 @@ def install(
 
     # Each checkout is a new user of the connection: its first round trip checks
     # that the previous user left nothing behind (see tenantkit.db._connection).
-    @event.listens_for(sync_engine, "checkout")
-    def _checked_out(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
-        getattr(dbapi_connection, "driver_connection", dbapi_connection)._tk_checked_out()
+    # On every checkout's path: the sync pool hands out the psycopg connection
+    # itself, the async one its adapter (no getattr fallback: a miss raises).
+    if dialect.is_async:
+
+        @event.listens_for(sync_engine, "checkout")
+        def _checked_out_async(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+            dbapi_connection.driver_connection._tk_checked_out()
+
+    else:
+
+        @event.listens_for(sync_engine, "checkout")
+        def _checked_out(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+            dbapi_connection._tk_checked_out()
 
     # pool_pre_ping's ping is the pool's statement, not the request's: SQLAlchemy
     # sends it in autocommit, before the checkout, where the request's context

@@ -254,7 +254,8 @@ CREATE OR REPLACE VIEW tenantkit.current_membership WITH (security_barrier) AS
 
 @pytest.fixture(params=["protected", "exposed"])
 def barrier(request: pytest.FixtureRequest, tenantkit_db: TestDatabase) -> Iterator[bool]:
-    """protected: 0010's view; exposed: the same with its UNION ALL at the top."""
+    """protected: 0012's view (one SELECT, no UNION ALL); exposed: 0010's branches with
+    their UNION ALL at the top."""
     if request.param == "protected":
         yield True
         return
@@ -265,6 +266,7 @@ def barrier(request: pytest.FixtureRequest, tenantkit_db: TestDatabase) -> Itera
     finally:
         with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
             conn.execute(render_sql("0010_api_keys.sql", tenantkit_db.roles))
+            conn.execute(render_sql("0012_policy_probe.sql", tenantkit_db.roles))
 
 
 def _leaked(app_engine: sa.Engine, ctx: TenantContext) -> set[tuple[str, str]]:

@@ -312,3 +312,37 @@ def test_with_0001s_grants_the_service_role_could_turn_signing_off(
             superuser.execute("DELETE FROM tenantkit.settings")
             superuser.execute("INSERT INTO tenantkit.settings SELECT * FROM "
                               "jsonb_populate_record(NULL::tenantkit.settings, %s::jsonb)", row)
+
+class _CountingSigner(BindingSigner):
+    __slots__ = ("made",)
+
+    def __init__(self, signer: BindingSigner) -> None:
+        super().__init__(signer.keys, ttl=signer.ttl)
+        self.made: list[str] = []
+
+    def sign(self, user_id: str, org_id: str, backend_pid: int, expiry: int) -> bytes:
+        self.made.append(user_id)
+        return super().sign(user_id, org_id, backend_pid, expiry)
+
+
+def test_a_connection_serving_several_users_signs_each_once_per_window(
+    tenantkit_db: TestDatabase, notes: TwoOrgs
+) -> None:
+    # One pooled connection, two users alternating (as a pool serves requests):
+    # each signature is made once and reused for its context's window, and every
+    # transaction still binds its own user.
+    signer = _CountingSigner(_signer())
+    engine = tenantkit.create_engine(tenantkit_db.url("app"), signer=signer, pool_size=1)
+    a, b = notes.a, notes.b
+    contexts = [a.context(a.member_id), b.context(b.member_id)]
+    try:
+        before = time.time()
+        for ctx in contexts * 3:
+            with tenant_context(ctx), engine.connect() as conn:
+                assert conn.execute(NOTES).scalar_one() == NOTES_PER_ORG
+                orgs = conn.execute(sa.text("SELECT DISTINCT org_id::text FROM public.notes"))
+                assert orgs.scalars().all() == [ctx.org_id]
+        windows = signer.expiry() != signer.expiry(before)  # a 15-s boundary crossed
+    finally:
+        engine.dispose()
+    assert len(signer.made) == (4 if windows else 2), signer.made
