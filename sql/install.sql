@@ -3181,5 +3181,21 @@ GRANT SELECT ON tenantkit.current_membership TO "tenantkit_app";
 
 UPDATE tenantkit.alembic_version SET version_num='0012' WHERE tenantkit.alembic_version.version_num = '0011';
 
+-- Running upgrade 0012 -> 0015
+
+-- tenantkit 0015: the settings row is the owner's to create and remove.
+--
+-- 0006 revoked the service role's UPDATE of tenantkit.settings so that only
+-- the owner turns signed binding off, but left 0001's INSERT and DELETE: the
+-- service role could delete the singleton and insert it again with
+-- signed_binding = false, turning signing off for every tenant. Nothing in
+-- tenantkit inserts or deletes the row after the install, so neither role
+-- needs either privilege; the service role keeps SELECT and the column
+-- UPDATEs 0006 granted.
+REVOKE INSERT, DELETE, TRUNCATE ON tenantkit.settings FROM "tenantkit_service", "tenantkit_app", PUBLIC;
+
+
+UPDATE tenantkit.alembic_version SET version_num='0015' WHERE tenantkit.alembic_version.version_num = '0012';
+
 COMMIT;
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from tenantkit.migrate import run_sql_files
 
 revision = "0015"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
