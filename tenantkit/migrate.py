@@ -26,6 +26,7 @@ __all__ = [
     "alembic_config",
     "downgrade",
     "head_revision",
+    "migrate_and_sign",
     "render_install_sql",
     "roles_from_options",
     "run_sql_files",
@@ -260,10 +261,24 @@ def migrate_command(
         click.echo(f"tenantkit schema downgraded to {revision if revision != 'head' else 'base'}")
         return
     signer = _binding_secret(binding_secret)
-    fresh = _preflight(url, roles)
-    upgrade(url, roles=roles, revision=revision, signed_binding=not unsigned_binding)
+    migrate_and_sign(url, roles, signer, revision=revision, signed_binding=not unsigned_binding)
     click.echo(f"tenantkit schema at {revision} on {url.render_as_string(hide_password=True)}")
-    if unsigned_binding and not fresh:
+
+
+def migrate_and_sign(
+    url: URL,
+    roles: DatabaseRoles,
+    signer: BindingSigner | None,
+    *,
+    revision: str = "head",
+    signed_binding: bool = True,
+) -> None:
+    """`tenantkit migrate`'s work (also `tenantkit serve`'s): the preflight, the
+    upgrade, then signed binding: a new install registers `signer`'s keys, or
+    the owner is told what to run (stderr)."""
+    fresh = _preflight(url, roles)
+    upgrade(url, roles=roles, revision=revision, signed_binding=signed_binding)
+    if not signed_binding and not fresh:
         click.echo("--unsigned-binding applies to a new install only: this database keeps "
                    "its setting", err=True)
     sign_after_migrate(url, fresh=fresh, signer=signer)

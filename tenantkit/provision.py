@@ -27,7 +27,7 @@ class Facts:
     superuser: bool
     database_owner: str
     missing: tuple[str, ...]
-    #: tenantkit's schema is installed already (its version table exists).
+    #: tenantkit's schema is installed already (its settings table exists).
     installed: bool = False
 
 

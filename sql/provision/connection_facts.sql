@@ -11,6 +11,6 @@ SELECT current_user::text AS role,
            WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS r WHERE r.rolname = w.wanted)
            ORDER BY w.n
        ) AS missing,
-       pg_catalog.to_regclass('tenantkit.alembic_version') IS NOT NULL AS installed
+       pg_catalog.to_regclass('tenantkit.settings') IS NOT NULL AS installed
 FROM pg_catalog.pg_database AS d
 WHERE d.datname = current_database()

@@ -10,10 +10,10 @@ from tenantkit.sqlfiles import load_sql
 __all__ = [
     "BACKEND",
     "BIND",
+    "BINDING_REQUIRED",
     "BIND_AFTER_CHECKOUT",
     "BIND_AFTER_CHECKOUT_FULL",
     "BIND_SET_LOCAL",
-    "BINDING_REQUIRED",
     "KEY_CHECK",
     "PROBE",
     "PROBE_FULL",

@@ -114,7 +114,7 @@ class BindingSigner:
 
     @classmethod
     def parse(cls, text: str) -> BindingSigner | None:
-        """Keys as TENANTKIT_BINDING_SECRET holds them (comma-separated, or '@path'); None if empty."""
+        """Keys as TENANTKIT_BINDING_SECRET holds them (comma-separated, or @path); or None."""
         text = text.strip()
         if text.startswith("@"):
             with open(text[1:], encoding="utf-8") as file:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -22,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import tenantkit
 from tenantkit import tenant_context
 from tenantkit.db import TenantConnection
-from tenantkit.db.signing import BindingKey, BindingSigner, add_key, retire_key, set_signing
+from tenantkit.db.signing import BindingKey, BindingSigner, add_key, retire_key
 from tenantkit.errors import BindingError
 from tenantkit.testing import TestDatabase, TwoOrgs
 from tests.conftest import NOTES_PER_ORG
@@ -34,21 +33,6 @@ NOTES = sa.text("SELECT count(*) FROM public.notes")
 SPOOF = sa.text(
     "SELECT set_config('tenantkit.user_id', :u, true), set_config('tenantkit.org_id', :o, true)"
 )
-
-
-@pytest.fixture(params=["signed", "signing off"])
-def signing(request: pytest.FixtureRequest, tenantkit_db: TestDatabase) -> Iterator[bool]:
-    """True: signing on (the run's default); False: switched off for this test."""
-    on = request.param == "signed"
-    if not on:
-        with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
-            set_signing(conn, False)
-    try:
-        yield on
-    finally:
-        if not on:
-            with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
-                assert set_signing(conn, True)
 
 
 def _signer() -> BindingSigner:
