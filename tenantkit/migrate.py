@@ -262,7 +262,6 @@ def migrate_command(
         return
     signer = _binding_secret(binding_secret)
     migrate_and_sign(url, roles, signer, revision=revision, signed_binding=not unsigned_binding)
-    click.echo(f"tenantkit schema at {revision} on {url.render_as_string(hide_password=True)}")
 
 
 def migrate_and_sign(
@@ -278,6 +277,7 @@ def migrate_and_sign(
     the owner is told what to run (stderr)."""
     fresh = _preflight(url, roles)
     upgrade(url, roles=roles, revision=revision, signed_binding=signed_binding)
+    click.echo(f"tenantkit schema at {revision} on {url.render_as_string(hide_password=True)}")
     if not signed_binding and not fresh:
         click.echo("--unsigned-binding applies to a new install only: this database keeps "
                    "its setting", err=True)
