@@ -368,7 +368,7 @@ def _growth(db: TestDatabase, bound: sa.Engine, contexts: list[TenantContext],
     # (one member each): both sizes side by side, interleaved.
     print("\n(4) growth: a second database with 100,001 orgs ...", flush=True)
     big = provision_database(db.server)
-    migrate.upgrade(big.url("owner"), roles=big.roles)
+    migrate.upgrade(big.url("owner"), roles=big.roles, signed_binding=False)  # as `db`
     big_contexts, _, big_pk_of = _setup(big)
     add_orgs_with_one_member(big, 90_000, "Growth")
     big_engine = tenantkit.create_engine(big.url("app"), pool_size=1)

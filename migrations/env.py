@@ -6,6 +6,8 @@ Run through `tenantkit migrate`, or plain Alembic:
 
 `-x app_role=... -x service_role=...` name the roles to grant to. The version
 table is `tenantkit.alembic_version`, so it never collides with the app's.
+A fresh install signs its bindings (migration 0013); `-x signed_binding=off`
+is the explicit opt-out.
 """
 
 from __future__ import annotations
@@ -27,11 +29,20 @@ url = (
     or config.get_main_option("sqlalchemy.url")
 )
 
+signed = config.attributes.get("tenantkit_signed_binding")
+if signed is None:
+    choice = x_args.get("signed_binding", "on")
+    if choice not in ("on", "off"):
+        raise SystemExit(f"-x signed_binding= takes on or off, not {choice!r}")
+    signed = choice == "on"
+
 common = {
     "version_table": VERSION_TABLE,
     "version_table_schema": SCHEMA,
+    # One transaction for the whole run: migration 0013 tells a fresh install by it.
     "transaction_per_migration": False,
     "tenantkit_roles": roles,
+    "tenantkit_signed_binding": signed,
 }
 
 if context.is_offline_mode():

@@ -3181,7 +3181,34 @@ GRANT SELECT ON tenantkit.current_membership TO "tenantkit_app";
 
 UPDATE tenantkit.alembic_version SET version_num='0012' WHERE tenantkit.alembic_version.version_num = '0011';
 
--- Running upgrade 0012 -> 0015
+-- Running upgrade 0012 -> 0013
+
+-- tenantkit 0013: new installs sign their bindings by default (issue 10,
+-- "on by default for new installs, once proven").
+--
+-- A database whose settings row is written by this very run (a fresh install,
+-- by `tenantkit migrate`, plain Alembic or install.sql, or a re-install after
+-- a downgrade to base) gets signed_binding on: there was no setting to keep.
+-- One that upgrades keeps its setting: turning signing on under a running app
+-- that has no key would refuse its every connection. "Written by this run":
+-- the row's xmin is the current transaction (the migrations run in one, and
+-- no migration before this one updates or rewrites the row).
+--
+-- Signing on with no key yet is a closed state, not a broken one: an engine
+-- without a key, or with one the database does not know, is refused at its
+-- first connection with a BindingError naming what to run
+-- (`tenantkit keys binding new` and `add`), never served empty results.
+-- `tenantkit migrate` registers the key of TENANTKIT_BINDING_SECRET (or
+-- --binding-secret) right after. The opt-out is explicit: `tenantkit migrate
+-- --unsigned-binding` (this file is then not run) or `tenantkit keys binding
+-- disable`; doctor check 20 warns while signing is off.
+UPDATE tenantkit.settings AS s SET signed_binding = true
+WHERE pg_catalog.age(s.xmin) = 0;
+
+
+UPDATE tenantkit.alembic_version SET version_num='0013' WHERE tenantkit.alembic_version.version_num = '0012';
+
+-- Running upgrade 0013 -> 0015
 
 -- tenantkit 0015: the settings row is the owner's to create and remove.
 --
@@ -3195,7 +3222,7 @@ UPDATE tenantkit.alembic_version SET version_num='0012' WHERE tenantkit.alembic_
 REVOKE INSERT, DELETE, TRUNCATE ON tenantkit.settings FROM "tenantkit_service", "tenantkit_app", PUBLIC;
 
 
-UPDATE tenantkit.alembic_version SET version_num='0015' WHERE tenantkit.alembic_version.version_num = '0012';
+UPDATE tenantkit.alembic_version SET version_num='0015' WHERE tenantkit.alembic_version.version_num = '0013';
 
 COMMIT;
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import socket
 import sys
 import threading
@@ -30,7 +31,8 @@ import click
 import sqlalchemy
 from sqlalchemy import Engine, event
 
-from tenantkit.testing.database import TestDatabase, provision_database
+from tenantkit.db.signing import ENV_VAR, BindingKey
+from tenantkit.testing.database import TestDatabase, enable_signed_binding, provision_database
 from tenantkit.testing.servers import RunningServer, ServerChoice, start_server
 from tenantkit.tokens import TokenIssuer, TokenVerifier
 
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["demo_command"]
 
 ISSUER = "https://demo.tenantkit.local"
+_UNSET = object()
 
 
 # --- progress -----------------------------------------------------------------------
@@ -190,7 +193,29 @@ class Delivered:
     """The invite mailer got the invite; its accept link's token goes into {invite}."""
 
 
-Step = Call | RemoveMember | StillValid | Delivered
+@dataclass(frozen=True)
+class Injection:
+    """SQL of the attacker's choosing inside member@acme's bound transaction: it sets
+    tenantkit.user_id and org_id to `target` (ids are not secret), then `probe`s."""
+
+    org: str
+    action: str
+    target: str  # "globex": Globex's admin in Globex; "owner": Acme's own Owner
+    expected: str
+
+
+@dataclass(frozen=True)
+class Unsigned:
+    """An engine without the binding key, on this database that requires signing."""
+
+
+Step = Call | RemoveMember | StillValid | Delivered | Injection | Unsigned
+
+#: The injected statement: what any SQL running as the app role could send.
+_SPOOF = (
+    "SELECT set_config('tenantkit.user_id', :user, true), "
+    "set_config('tenantkit.org_id', :org, true)"
+)
 
 _BAD_TOKENS = ("no token", "forged signature", "expired token", "garbage")
 
@@ -225,6 +250,11 @@ TOUR: tuple[Step, ...] = (
          "200"),
     Call("pat (in both)", "Acme", "is-admin (exact Admin)", "GET", "{acme}/is-admin", "pat",
          "403"),
+    # Signed binding: SQL injection as the app role cannot become anyone else.
+    Injection("Globex", "injected set_config as admin@globex, list notes", "globex",
+              "0 rows"),
+    Injection("Acme", "injected set_config as Acme's Owner: can delete org?", "owner", "no"),
+    Unsigned(),
     # The database, not the token, decides membership.
     RemoveMember(),
     StillValid("member@acme"),
@@ -269,6 +299,39 @@ class Outbox:
         self.messages.append(message)
 
 
+def _inject(app_engine: Engine, seed: Seed, step: Injection) -> str:
+    """member@acme's bound transaction, with the attacker's SQL in it; what it got."""
+    import tenantkit
+
+    acme, globex = seed.acme, seed.globex
+    user, org = (globex.admin_id, globex.org_id) if step.target == "globex" else (
+        acme.owner_id, acme.org_id)
+    with tenantkit.tenant_context(tenantkit.TenantContext(acme.member_id, acme.org_id)), \
+            app_engine.begin() as conn:
+        conn.execute(sqlalchemy.text(_SPOOF), {"user": user, "org": org})
+        if step.target == "globex":
+            rows = conn.execute(sqlalchemy.text("SELECT count(*) FROM notes")).scalar_one()
+            return f"{rows} rows"
+        can = conn.execute(sqlalchemy.text(
+            "SELECT tenantkit.has_permission('tenantkit::can_delete_org')")).scalar_one()
+        return "yes" if can else "no"
+
+
+def _unsigned_engine(app_url: Any) -> str:
+    """What an engine with no binding key gets at its first connection here."""
+    import tenantkit
+
+    engine = tenantkit.create_engine(app_url, signer=None, poolclass=sqlalchemy.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+        return "connected"
+    except tenantkit.BindingError:
+        return "BindingError"
+    finally:
+        engine.dispose()
+
+
 def _run_tour(
     tour: Tour,
     seed: Seed,
@@ -276,6 +339,8 @@ def _run_tour(
     remove_member: Callable[[], None],
     verifier: TokenVerifier,
     outbox: Outbox,
+    app_engine: Engine,
+    app_url: Any,
 ) -> None:
     orgs = {"acme": seed.acme.org_id, "globex": seed.globex.org_id}
     places = {name: f"/org/{org_id}" for name, org_id in orgs.items()}
@@ -291,6 +356,12 @@ def _run_tour(
             places["invite"] = link.partition("token=")[2]
             tour.note("invite mailer", "Acme", "  link delivered after commit",
                       "tk_inv_...", places["invite"][:7] + "..." if link else "none")
+        elif isinstance(step, Injection):
+            tour.note("member@acme (SQL inj.)", step.org, step.action, step.expected,
+                      _inject(app_engine, seed, step))
+        elif isinstance(step, Unsigned):
+            tour.note("engine without the key", "-", "first connection", "BindingError",
+                      _unsigned_engine(app_url))
         elif isinstance(step, RemoveMember):
             remove_member()
             tour.note("org service", "Acme", "remove member@acme", "done", "done")
@@ -447,6 +518,7 @@ def demo_command(database_url: str | None, serve: bool, port: int) -> None:
     server: RunningServer | None = None
     db: TestDatabase | None = None
     engines: list[Engine] = []
+    exported: str | object | None = _UNSET  # TENANTKIT_BINDING_SECRET before the demo set it
     try:
         where = "the given server" if database_url else "an embedded PostgreSQL"
         with _step(f"starting {where}"):
@@ -460,6 +532,13 @@ def demo_command(database_url: str | None, serve: bool, port: int) -> None:
             db = provision_database(server)
         with _step("migrating tenantkit's schema and the notes app (Alembic)"):
             migrate(db.url("owner"), db.roles)
+        with _step("signed binding (on for a new install): key `demo` registered and exported"):
+            # What `tenantkit keys binding new demo` + `add` do; the app's engines
+            # read the key from TENANTKIT_BINDING_SECRET, as a deployment's would.
+            key = BindingKey.generate("demo")
+            enable_signed_binding(db, key)
+            exported = os.environ.get(ENV_VAR)
+            os.environ[ENV_VAR] = key.export()
         service = sqlalchemy.create_engine(db.url("service"))
         writer = tenantkit.create_engine(db.url("app"))
         engines += [service, writer]
@@ -499,7 +578,8 @@ def demo_command(database_url: str | None, serve: bool, port: int) -> None:
         with httpx.Client(base_url=url, timeout=30) as client:
             tour = Tour(client, _count_checkouts(app.state.engine))
             bad = _bad_tokens(issuer, verifier, tokens["owner@acme"], seeded.acme.owner_id)
-            _run_tour(tour, seeded, {**tokens, **bad}, remove_member, verifier, outbox)
+            _run_tour(tour, seeded, {**tokens, **bad}, remove_member, verifier, outbox,
+                      writer, db.url("app"))
         passed = tour.print()
         if not serve:
             _print_next(example, database_url)
@@ -514,6 +594,11 @@ def demo_command(database_url: str | None, serve: bool, port: int) -> None:
         http_server.should_exit = True
         thread.join(timeout=10)
     finally:
+        # Put the variable back: the demo may run inside another process (its test).
+        if isinstance(exported, str):
+            os.environ[ENV_VAR] = exported
+        elif exported is None:
+            os.environ.pop(ENV_VAR, None)
         for engine in engines:
             engine.dispose()
         if db is not None and server is not None and not server.throwaway:

@@ -17,6 +17,7 @@ from alembic.config import Config
 from sqlalchemy import URL, Connection, make_url
 
 from tenantkit.database_roles import DatabaseRoles
+from tenantkit.db.signing import ENV_VAR, BindingSigner
 from tenantkit.sqlfiles import migrations_dir, render_sql
 
 __all__ = [
@@ -25,9 +26,11 @@ __all__ = [
     "alembic_config",
     "downgrade",
     "head_revision",
+    "migrate_and_sign",
     "render_install_sql",
     "roles_from_options",
     "run_sql_files",
+    "sign_after_migrate",
     "upgrade",
 ]
 
@@ -67,11 +70,17 @@ def alembic_config(
     url: str | URL | None = None,
     connection: Connection | None = None,
     roles: DatabaseRoles | None = None,
+    signed_binding: bool = True,
 ) -> Config:
-    """An Alembic `Config` for tenantkit's migrations (no alembic.ini needed)."""
+    """An Alembic `Config` for tenantkit's migrations (no alembic.ini needed).
+
+    signed_binding=False is the install-time opt-out: a fresh install then binds
+    unsigned (migration 0013 leaves `settings.signed_binding` off).
+    """
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["tenantkit_roles"] = roles or DatabaseRoles()
+    config.attributes["tenantkit_signed_binding"] = signed_binding
     if url is not None:
         config.attributes["tenantkit_url"] = normalize_url(url).render_as_string(
             hide_password=False
@@ -96,9 +105,17 @@ def upgrade(
     *,
     roles: DatabaseRoles | None = None,
     revision: str = "head",
+    signed_binding: bool = True,
 ) -> None:
-    """Upgrade tenantkit's schema to `revision`, in one transaction."""
-    command.upgrade(_config_for(url_or_connection, roles), revision)
+    """Upgrade tenantkit's schema to `revision`, in one transaction.
+
+    A fresh install (no tenantkit schema before) turns signed binding on
+    (migration 0013): register a key next (`tenantkit.db.signing.add_key`, or
+    `tenantkit keys binding add`), or every app connection is refused with a
+    `BindingError` saying so. signed_binding=False opts out. An upgrade keeps
+    the database's setting either way.
+    """
+    command.upgrade(_config_for(url_or_connection, roles, signed_binding), revision)
 
 
 def downgrade(
@@ -111,19 +128,21 @@ def downgrade(
     command.downgrade(_config_for(url_or_connection, roles), revision)
 
 
-def render_install_sql(roles: DatabaseRoles | None = None) -> str:
+def render_install_sql(roles: DatabaseRoles | None = None, *, signed_binding: bool = True) -> str:
     """The SQL of every migration, rendered offline: `sql/install.sql`."""
-    config = alembic_config(roles=roles)
+    config = alembic_config(roles=roles, signed_binding=signed_binding)
     buffer = io.StringIO()
     config.output_buffer = buffer
     command.upgrade(config, "head", sql=True)
     return INSTALL_SQL_HEADER + buffer.getvalue()
 
 
-def _config_for(target: str | URL | Connection, roles: DatabaseRoles | None) -> Config:
+def _config_for(
+    target: str | URL | Connection, roles: DatabaseRoles | None, signed_binding: bool = True
+) -> Config:
     if isinstance(target, Connection):
-        return alembic_config(connection=target, roles=roles)
-    return alembic_config(url=target, roles=roles)
+        return alembic_config(connection=target, roles=roles, signed_binding=signed_binding)
+    return alembic_config(url=target, roles=roles, signed_binding=signed_binding)
 
 
 def run_sql_files(*names: str) -> None:
@@ -145,8 +164,11 @@ def run_sql_files(*names: str) -> None:
             driver_connection.execute(sql)
 
 
-def _preflight(url: URL, roles: DatabaseRoles) -> None:
-    """Refuse missing roles with the statements that create them; warn a superuser."""
+def _preflight(url: URL, roles: DatabaseRoles) -> bool:
+    """Refuse missing roles with the statements that create them; warn a superuser.
+
+    True when the database has no tenantkit schema yet (this run installs it).
+    """
     from sqlalchemy import NullPool, create_engine
 
     from tenantkit.provision import facts, missing_roles_message, superuser_warning
@@ -161,6 +183,27 @@ def _preflight(url: URL, roles: DatabaseRoles) -> None:
         raise click.ClickException(missing_roles_message(found.missing, roles))
     if found.superuser:
         click.echo(superuser_warning(found), err=True)
+    return not found.installed
+
+
+def sign_after_migrate(url: URL, *, fresh: bool, signer: BindingSigner | None) -> None:
+    """Register `signer`'s keys on a fresh install, and say where signing stands (stderr)."""
+    import psycopg
+
+    from tenantkit.db.signing_cli import sign_new_install
+
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        lines = sign_new_install(conn, fresh=fresh, signer=signer)
+    for line in lines:
+        click.echo(line, err=True)
+
+
+def _binding_secret(text: str | None) -> BindingSigner | None:
+    try:
+        return BindingSigner.parse(text or "")
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--binding-secret") from exc
 
 
 @click.command("migrate")
@@ -174,6 +217,19 @@ def _preflight(url: URL, roles: DatabaseRoles) -> None:
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 @click.option("--downgrade", "down", is_flag=True, help="Downgrade to --revision (e.g. base).")
 @click.option("--sql", "offline", is_flag=True, help="Print the SQL instead of running it.")
+@click.option(
+    "--binding-secret",
+    envvar=ENV_VAR,
+    default=None,
+    help="A new install registers these binding keys (KEY_ID:SECRET[,...] or @file; "
+    f"default: ${ENV_VAR}).",
+)
+@click.option(
+    "--unsigned-binding",
+    is_flag=True,
+    help="A new install binds unsigned (the opt-out: SQL injection can then impersonate "
+    "any member; doctor warns).",
+)
 def migrate_command(
     database_url: str | None,
     app_role: str,
@@ -181,23 +237,48 @@ def migrate_command(
     revision: str,
     down: bool,
     offline: bool,
+    binding_secret: str | None,
+    unsigned_binding: bool,
 ) -> None:
-    """Create or upgrade tenantkit's schema (run as the owner role)."""
+    """Create or upgrade tenantkit's schema (run as the owner role).
+
+    A new install signs its bindings: the keys of --binding-secret (or
+    TENANTKIT_BINDING_SECRET) are registered, or it says what to run. An
+    existing install keeps its setting.
+    """
     try:
         roles = DatabaseRoles(app=app_role, service=service_role)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     if offline:
-        click.echo(render_install_sql(roles), nl=False)
+        click.echo(render_install_sql(roles, signed_binding=not unsigned_binding), nl=False)
         return
     if not database_url:
         raise click.UsageError("pass --database-url or set TENANTKIT_DATABASE_URL")
     url = normalize_url(database_url)
-    if not down:
-        _preflight(url, roles)
     if down:
         downgrade(url, roles=roles, revision=revision if revision != "head" else "base")
         click.echo(f"tenantkit schema downgraded to {revision if revision != 'head' else 'base'}")
-    else:
-        upgrade(url, roles=roles, revision=revision)
-        click.echo(f"tenantkit schema at {revision} on {url.render_as_string(hide_password=True)}")
+        return
+    signer = _binding_secret(binding_secret)
+    migrate_and_sign(url, roles, signer, revision=revision, signed_binding=not unsigned_binding)
+
+
+def migrate_and_sign(
+    url: URL,
+    roles: DatabaseRoles,
+    signer: BindingSigner | None,
+    *,
+    revision: str = "head",
+    signed_binding: bool = True,
+) -> None:
+    """`tenantkit migrate`'s work (also `tenantkit serve`'s): the preflight, the
+    upgrade, then signed binding: a new install registers `signer`'s keys, or
+    the owner is told what to run (stderr)."""
+    fresh = _preflight(url, roles)
+    upgrade(url, roles=roles, revision=revision, signed_binding=signed_binding)
+    click.echo(f"tenantkit schema at {revision} on {url.render_as_string(hide_password=True)}")
+    if not signed_binding and not fresh:
+        click.echo("--unsigned-binding applies to a new install only: this database keeps "
+                   "its setting", err=True)
+    sign_after_migrate(url, fresh=fresh, signer=signer)

@@ -27,13 +27,17 @@ class Facts:
     superuser: bool
     database_owner: str
     missing: tuple[str, ...]
+    #: tenantkit's schema is installed already (its settings table exists).
+    installed: bool = False
 
 
 def facts(conn: Connection, roles: DatabaseRoles) -> Facts:
     row = conn.execute(
         text(load_sql("provision/connection_facts.sql")), {"roles": [roles.app, roles.service]}
     ).one()
-    return Facts(row.role, bool(row.superuser), row.database_owner, tuple(row.missing))
+    return Facts(
+        row.role, bool(row.superuser), row.database_owner, tuple(row.missing), bool(row.installed)
+    )
 
 
 def create_role_statements(names: tuple[str, ...] | list[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -67,6 +68,26 @@ def count_notes(
         return int(str(row[0]))
 
     return count
+
+
+@pytest.fixture(params=["signed", "signing off"])
+def signing(request: pytest.FixtureRequest, tenantkit_db: TestDatabase) -> Iterator[bool]:
+    """True: signing on (the run's default); False: switched off for this test, so
+    each signed-binding test runs as a protected/exposed pair."""
+    from tenantkit.db.signing import set_signing
+
+    on = request.param == "signed"
+    if on and os.environ.get("TENANTKIT_TEST_UNSIGNED") == "1":
+        pytest.skip("an unsigned run (TENANTKIT_TEST_UNSIGNED=1): nothing signs")
+    if not on:
+        with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
+            set_signing(conn, False)
+    try:
+        yield on
+    finally:
+        if not on and os.environ.get("TENANTKIT_TEST_UNSIGNED") != "1":
+            with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
+                assert set_signing(conn, True)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "authz": {"errors", "tokens"},
     "background": {"errors", "context"},
     "db": {"errors", "context", "sqlfiles", "rls"},
-    "migrate": {"database_roles", "sqlfiles", "provision"},
+    "migrate": {"database_roles", "sqlfiles", "provision", "db"},
     "provision": {"database_roles", "sqlfiles", "migrate"},
     "tables": {"rls", "database_roles", "sqlfiles"},
     "orgs": {"errors", "context", "schema", "tokens"},

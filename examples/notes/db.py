@@ -25,6 +25,10 @@ def alembic_config(owner_url: str | URL, roles: DatabaseRoles) -> Config:
 
 
 def migrate(owner_url: str | URL, roles: DatabaseRoles) -> None:
-    """`tenantkit migrate` (its own schema and version table), then the notes tables."""
+    """`tenantkit migrate` (its own schema and version table), then the notes tables.
+
+    A new install signs its bindings: register the app's key next
+    (`tenantkit keys binding add`, or `tenantkit.testing.configure_signing`).
+    """
     tenantkit_migrate.upgrade(owner_url, roles=roles)
     command.upgrade(alembic_config(owner_url, roles), "head")

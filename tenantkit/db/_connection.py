@@ -36,7 +36,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import _AsyncGeneratorContextManager, _GeneratorContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -49,6 +49,7 @@ from tenantkit.db._statements import (
     BIND,
     BIND_AFTER_CHECKOUT,
     BIND_AFTER_CHECKOUT_FULL,
+    BINDING_REQUIRED,
     KEY_CHECK,
     PROBE,
     PROBE_FULL,
@@ -322,8 +323,12 @@ class _TenantBinding:
             for key in signer.keys:
                 check = [key.key_id.encode(), BindingSigner.check_mac(key).encode()]
                 sends.append(_params(KEY_CHECK, check))
+        else:
+            # No key: a database that requires signing would show this engine no
+            # tenant rows. It is refused now instead (fail closed, and loudly).
+            sends.append(_params(BINDING_REQUIRED))
         results = yield from self._round_trip(sends)
-        count = len(signer.keys) if signer is not None else 0
+        count = len(signer.keys) if signer is not None else 1  # the trailing checks
         # The gate's verdict comes first: a role that cannot run the key check
         # is refused as unsafe (if it is), not as mis-keyed.
         self._raise_first_error(results[: len(results) - 1 - count])
@@ -331,6 +336,8 @@ class _TenantBinding:
         if signer is not None and not reason:
             # backend.sql, then the key checks, then the Sync's result.
             self._tk_check_keys(signer, results[-2 - count], results[-1 - count : -1])
+        elif signer is None and not reason:
+            _refuse_if_signing_required(results[-2])
         if baseline is None:
             probe, base = results[1], results[2]
             self._tk_baseline = _Baseline(
@@ -363,9 +370,13 @@ class _TenantBinding:
                     "retired": "is retired in the database",
                     "mismatch": "does not match the database's verifier for that key id",
                 }.get(status, status)
+                hint = (
+                    f"; register it as the owner: tenantkit keys binding add {key.key_id}:<secret> "
+                    "--database-url <owner URL>" if status == "unknown" else ""
+                )
                 raise BindingError(
                     f"binding key {key.key_id!r} {what}: check {ENV_VAR} against "
-                    "`tenantkit keys binding list`"
+                    f"`tenantkit keys binding list`{hint}"
                 )
         server_pid = int((backend.get_value(0, 0) or b"0").decode())
         server_now = float((backend.get_value(0, 1) or b"0").decode())
@@ -582,6 +593,34 @@ def _is_set_local(query: object) -> bool:
 def _params(sql: bytes, params: Sequence[bytes | None] | None = None) -> _Send:
     listed = None if params is None else list(params)
     return lambda pgconn: pgconn.send_query_params(sql, listed)
+
+
+#: SQLSTATEs of a first-use check that has nothing to check: not the app role
+#: (42501), no signing in this schema yet (42883, before 0006), no schema (3F000).
+_NOTHING_TO_CHECK: Final = frozenset({b"42501", b"42883", b"3F000"})
+
+#: What an engine without a binding key is told by a database that requires one.
+SIGNING_REQUIRED: Final = (
+    "this database requires signed binding (tenantkit.settings.signed_binding is on: "
+    "new installs sign by default) and this engine has no binding key, so it would see "
+    "no tenant rows. Create a key and register it as the owner:\n"
+    "  tenantkit keys binding new k1              # prints k1:<secret>; keep it as a secret\n"
+    "  tenantkit keys binding add k1:<secret> --enable --database-url <owner URL>\n"
+    f"then run the app with {ENV_VAR}=k1:<secret> (or pass signer= to the engine). "
+    "To run unsigned instead (SQL injection can then impersonate any member): "
+    "tenantkit keys binding disable --database-url <owner URL>"
+)
+
+
+def _refuse_if_signing_required(result: PGresult) -> None:
+    """An unsigned engine's first use: `BindingError` if the database requires signing."""
+    if result.status == _FATAL:
+        if result.error_field(_SQLSTATE) in _NOTHING_TO_CHECK:
+            return
+        message = result.error_message.decode(errors="replace").strip()
+        raise BindingError(f"cannot tell whether this database requires signed binding: {message}")
+    if (result.get_value(0, 0) or b"") != b"off":
+        raise BindingError(SIGNING_REQUIRED)
 
 
 def _first_error(results: Sequence[PGresult]) -> PGresult | None:

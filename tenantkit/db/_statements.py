@@ -10,6 +10,7 @@ from tenantkit.sqlfiles import load_sql
 __all__ = [
     "BACKEND",
     "BIND",
+    "BINDING_REQUIRED",
     "BIND_AFTER_CHECKOUT",
     "BIND_AFTER_CHECKOUT_FULL",
     "BIND_SET_LOCAL",
@@ -85,6 +86,8 @@ RESTORE: Final = _statement("runtime/session_restore.sql")
 #: First use with a signing engine: does the app's key match the database's verifier?
 KEY_CHECK: Final = _statement("runtime/binding_key_check.sql")
 BACKEND: Final = _statement("runtime/backend.sql")
+#: First use of a connection whose engine does not sign (is signing required?).
+BINDING_REQUIRED: Final = _statement("runtime/binding_required.sql")
 
 _LITERAL: Final = re.compile(rb"@(user|org|sig|key)@")
 _SET_LOCAL_TEMPLATE: Final = _statement("runtime/bind_set_local.sql")

@@ -37,6 +37,7 @@ __all__ = [
     "pads",
     "retire_key",
     "set_signing",
+    "signing_state",
 ]
 
 ENV_VAR: Final = "TENANTKIT_BINDING_SECRET"
@@ -109,7 +110,12 @@ class BindingSigner:
     @classmethod
     def from_env(cls, variable: str = ENV_VAR) -> BindingSigner | None:
         """The signer `variable` configures (a file path with a leading '@'), or None."""
-        text = os.environ.get(variable, "").strip()
+        return cls.parse(os.environ.get(variable, ""))
+
+    @classmethod
+    def parse(cls, text: str) -> BindingSigner | None:
+        """Keys as TENANTKIT_BINDING_SECRET holds them (comma-separated, or @path); or None."""
+        text = text.strip()
         if text.startswith("@"):
             with open(text[1:], encoding="utf-8") as file:
                 text = file.read().strip()
@@ -182,3 +188,9 @@ def set_signing(conn: Any, on: bool) -> bool:
 def list_keys(conn: Any) -> list[tuple[Any, ...]]:
     """(key id, created, retired, signing on) per key."""
     return list(conn.execute(_sql("list_keys.sql")).fetchall())
+
+
+def signing_state(conn: Any) -> tuple[bool, int]:
+    """(signed binding on, number of live keys), read as the owner."""
+    row = conn.execute(_sql("state.sql")).fetchone()
+    return bool(row[0]), int(row[1])

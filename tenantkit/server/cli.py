@@ -17,7 +17,8 @@ import click
 import sqlalchemy
 
 from tenantkit.database_roles import DatabaseRoles
-from tenantkit.migrate import normalize_url, upgrade
+from tenantkit.db.signing import BindingKey, BindingSigner
+from tenantkit.migrate import migrate_and_sign, normalize_url
 from tenantkit.orgs import Actor, Management
 from tenantkit.server._embedded import embedded_database
 from tenantkit.server.guard import DEFAULT_MAX_BODY_BYTES
@@ -104,15 +105,22 @@ def serve_command(
         roles = DatabaseRoles(app=app_role, service=service_role)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+    # The app-role engine signs its bindings with TENANTKIT_BINDING_SECRET's keys.
+    binding: BindingSigner | None = BindingSigner.from_env()
     with contextlib.ExitStack() as stack:
         if database_url is None:
             click.echo("starting an embedded PostgreSQL ...", err=True)
-            owner, service = stack.enter_context(embedded_database(roles))
+            if binding is None:
+                # A throwaway database: a throwaway key, registered there only.
+                binding = BindingSigner([BindingKey.generate("serve")])
+            owner, service = stack.enter_context(embedded_database(roles, binding))
+            click.echo(f"signed binding on (key {binding.key.key_id})", err=True)
             database_url = owner.render_as_string(hide_password=False)
             service_url = service.render_as_string(hide_password=False)
             app_url = service.set(username=roles.app).render_as_string(hide_password=False)
         else:
-            upgrade(normalize_url(database_url), roles=roles)
+            # A new install signs by default and registers the key; else it says what to run.
+            migrate_and_sign(normalize_url(database_url), roles, binding)
         serving = normalize_url(service_url or database_url)
         if service_url is None:
             click.echo("warning: serving as the owner role; pass --service-url", err=True)
@@ -127,7 +135,8 @@ def serve_command(
                          max_body_bytes=max_body_bytes)
         if app_url is not None:
             # End users act on the app role, bound to them: RLS decides.
-            app_engine = create_engine(normalize_url(app_url), pool_size=10, max_overflow=10)
+            app_engine = create_engine(normalize_url(app_url), pool_size=10, max_overflow=10,
+                                       signer=binding)
             stack.callback(app_engine.dispose)
             sender: InviteSender = (SmtpInviteSender(smtp_host, smtp_port, sender=smtp_from)
                                     if smtp_host else ConsoleInviteSender())

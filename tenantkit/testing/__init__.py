@@ -4,7 +4,12 @@ from tenantkit.testing._app_migrations import alembic_migrations, upgrade_app
 from tenantkit.testing._members import DEFAULT_ROLE_MAPPING, OrgMemberInfo, token_for_user
 from tenantkit.testing._safety import assert_tenant_safe
 from tenantkit.testing._seed import SeededOrg, TwoOrgs, seed_two_orgs
-from tenantkit.testing.database import TestDatabase, enable_signed_binding, provision_database
+from tenantkit.testing.database import (
+    TestDatabase,
+    configure_signing,
+    enable_signed_binding,
+    provision_database,
+)
 from tenantkit.testing.servers import RunningServer, ServerChoice, choose_server, start_server
 
 __all__ = [
@@ -18,6 +23,7 @@ __all__ = [
     "alembic_migrations",
     "assert_tenant_safe",
     "choose_server",
+    "configure_signing",
     "enable_signed_binding",
     "provision_database",
     "seed_two_orgs",

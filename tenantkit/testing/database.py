@@ -153,3 +153,16 @@ def enable_signed_binding(db: TestDatabase, key: BindingKey) -> None:
     with psycopg.connect(db.conninfo("owner"), autocommit=True) as conn:
         add_key(conn, key)
         set_signing(conn, True)
+
+
+def configure_signing(db: TestDatabase, key: BindingKey | None) -> None:
+    """Signed binding in `db` as the run chose (the `binding_key` fixture): on with
+    `key`, or explicitly off for an unsigned run (a fresh install signs by default,
+    and an engine without a key is refused there)."""
+    from tenantkit.db.signing import set_signing
+
+    if key is not None:
+        enable_signed_binding(db, key)
+        return
+    with psycopg.connect(db.conninfo("owner"), autocommit=True) as conn:
+        set_signing(conn, False)

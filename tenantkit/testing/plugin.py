@@ -50,7 +50,7 @@ from tenantkit.testing._members import token_for_user
 from tenantkit.testing._seed import TwoOrgs, seed_two_orgs
 from tenantkit.testing._tokens import token_issuer, token_verifier
 from tenantkit.testing.citus import CitusCluster, find_citus_bindir, start_citus_cluster
-from tenantkit.testing.database import TestDatabase, enable_signed_binding, provision_database
+from tenantkit.testing.database import TestDatabase, configure_signing, provision_database
 from tenantkit.testing.servers import (
     RunningServer,
     ServerChoice,
@@ -174,8 +174,7 @@ def tenantkit_db(
     db = provision_database(tenantkit_server)
     try:
         migrate.upgrade(db.url("owner"), roles=db.roles)
-        if binding_key is not None:
-            enable_signed_binding(db, binding_key)
+        configure_signing(db, binding_key)  # an unsigned run opts out explicitly
         if tenantkit_migrate_app is not None:
             tenantkit_migrate_app(db)
         yield db

@@ -37,7 +37,7 @@ from tenantkit.schema import orgs
 from tenantkit.tables import SharedTable, UndeclaredTenantTable, declarations, tenant_table
 from tenantkit.tables.catalog import read_live
 from tenantkit.tables.declare import INFO_KEY
-from tenantkit.testing import RunningServer, TestDatabase, enable_signed_binding, provision_database
+from tenantkit.testing import RunningServer, TestDatabase, configure_signing, provision_database
 from tenantkit.testing._seed import seed_two_orgs
 from tests.tables.app.models import Base, Document, Project
 from tests.tables.helpers import app_alembic_config
@@ -331,8 +331,7 @@ def test_round_trip_upgrade_downgrade_upgrade_loses_no_rows(
     db = provision_database(tenantkit_server)
     try:
         migrate.upgrade(db.url("owner"), roles=db.roles)
-        if binding_key is not None:  # as the plugin's databases (doctor check 20)
-            enable_signed_binding(db, binding_key)
+        configure_signing(db, binding_key)  # signed as the run is (fresh installs sign)
         config = app_alembic_config(db)
         command.upgrade(config, "head")
         engine = sa.create_engine(db.url("owner"), poolclass=sa.NullPool)

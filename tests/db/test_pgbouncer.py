@@ -27,12 +27,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
 import tenantkit
 from tenantkit import tenant_context
+from tenantkit.db.signing import BindingKey, BindingSigner, add_key, retire_key
 from tenantkit.testing import SeededOrg, TestDatabase, TwoOrgs
+from tests.conftest import NOTES_PER_ORG
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 pytestmark = pytest.mark.skipif(
@@ -255,3 +258,101 @@ def test_signed_binding_through_the_pooler_signs_for_any_backend_and_stops_spoof
         conn.execute(SPOOF, {"u": b.member_id, "o": b.org_id})
         assert conn.execute(ORGS).all() == []
         conn.rollback()
+
+
+# --- signed binding's attacks through the pooler: each a protected/exposed pair -------
+
+B_NOTES = sa.text("SELECT count(*) FROM public.notes WHERE org_id = :o")
+REPLAY = sa.text(
+    "SELECT set_config('tenantkit.user_id', :u, true), set_config('tenantkit.org_id', :o, true), "
+    "set_config('tenantkit.signature', :s, true)"
+)
+
+
+def _signer() -> BindingSigner:
+    signer = BindingSigner.from_env()
+    assert signer is not None, "the test run signs (tenantkit.testing.plugin.binding_key)"
+    return signer
+
+
+def test_pooler_set_config_of_another_orgs_member_reads_nothing_and_writes_nothing(
+    pooled: sa.Engine, notes: TwoOrgs, signing: bool
+) -> None:
+    a, b = notes.a, notes.b
+    write = sa.text("INSERT INTO public.notes (org_id, body) VALUES (:o, 'spoofed')")
+    with tenant_context(a.context(a.member_id)), pooled.connect() as conn:
+        conn.execute(SPOOF, {"u": b.member_id, "o": b.org_id})
+        seen = conn.execute(B_NOTES, {"o": b.org_id}).scalar_one()
+        if signing:
+            with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
+                conn.execute(write, {"o": b.org_id})
+        else:
+            conn.execute(write, {"o": b.org_id})  # the hole signing closes
+        conn.rollback()
+    assert seen == (0 if signing else NOTES_PER_ORG)
+
+
+def test_pooler_binding_as_ones_own_owner_gains_nothing(
+    pooled: sa.Engine, notes: TwoOrgs, signing: bool
+) -> None:
+    a = notes.a
+    powers = sa.text("SELECT tenantkit.has_min_role('Owner'), "
+                     "tenantkit.has_permission('tenantkit::can_delete_org')")
+    with tenant_context(a.context(a.member_id)), pooled.connect() as conn:
+        conn.execute(SPOOF, {"u": a.owner_id, "o": a.org_id})
+        got = tuple(conn.execute(powers).one())
+        conn.rollback()
+    assert got == ((False, False) if signing else (True, True))
+
+
+def test_pooler_expired_and_rotated_out_signatures_give_nothing(
+    pooled: sa.Engine, tenantkit_db: TestDatabase, notes: TwoOrgs, signing: bool
+) -> None:
+    a, b = notes.a, notes.b
+    expired = _signer().sign(b.owner_id, b.org_id, 0, int(time.time()) - 5).decode()
+    rotated = BindingKey.generate("pooler-rotated")
+    with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as owner:
+        add_key(owner, rotated)
+        assert retire_key(owner, rotated.key_id)
+    try:
+        old = BindingSigner([rotated])
+        retired = old.sign(b.owner_id, b.org_id, 0, old.expiry()).decode()
+        seen = []
+        for signature in (expired, retired):
+            with tenant_context(a.context(a.member_id)), pooled.connect() as conn:
+                conn.execute(REPLAY, {"u": b.owner_id, "o": b.org_id, "s": signature})
+                seen.append(conn.execute(B_NOTES, {"o": b.org_id}).scalar_one())
+                conn.rollback()
+    finally:
+        with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as owner:
+            owner.execute("DELETE FROM tenantkit.binding_keys WHERE key_id = %s",
+                          (rotated.key_id,))
+    expected = 0 if signing else NOTES_PER_ORG
+    assert seen == [expected, expected]
+
+
+def test_pooler_a_backend_bound_signature_does_not_replay_but_an_any_backend_one_does(
+    pooled: sa.Engine, tenantkit_db: TestDatabase, notes: TwoOrgs, signing: bool
+) -> None:
+    """A direct connection's signature is bound to its backend: worthless through the
+    pooler. One made behind the pooler (pid 0) replays from any connection until it
+    expires: the residual risk the README's threat model states (such a signature
+    travels only as a bind parameter in the default mode, so SQL cannot read it)."""
+    a, b = notes.a, notes.b
+    direct = tenantkit.create_engine(tenantkit_db.url("app"), poolclass=sa.NullPool)
+    try:
+        with tenant_context(b.context(b.owner_id)), direct.connect() as conn:
+            pid_bound = str(conn.execute(SIGNATURE).scalar_one())
+    finally:
+        direct.dispose()
+    with tenant_context(b.context(b.owner_id)), pooled.connect() as conn:
+        any_backend = str(conn.execute(SIGNATURE).scalar_one())
+        conn.rollback()
+    assert pid_bound.split(":")[2] != "0" and any_backend.split(":")[2] == "0"
+    seen = []
+    for signature in (pid_bound, any_backend):
+        with tenant_context(a.context(a.member_id)), pooled.connect() as conn:
+            conn.execute(REPLAY, {"u": b.owner_id, "o": b.org_id, "s": signature})
+            seen.append(conn.execute(B_NOTES, {"o": b.org_id}).scalar_one())
+            conn.rollback()
+    assert seen == ([0, NOTES_PER_ORG] if signing else [NOTES_PER_ORG, NOTES_PER_ORG])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -21,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import tenantkit
 from tenantkit import tenant_context
-from tenantkit.db.signing import BindingKey, BindingSigner, add_key, retire_key, set_signing
+from tenantkit.db import TenantConnection
+from tenantkit.db.signing import BindingKey, BindingSigner, add_key, retire_key
 from tenantkit.errors import BindingError
 from tenantkit.testing import TestDatabase, TwoOrgs
 from tests.conftest import NOTES_PER_ORG
@@ -33,21 +33,6 @@ NOTES = sa.text("SELECT count(*) FROM public.notes")
 SPOOF = sa.text(
     "SELECT set_config('tenantkit.user_id', :u, true), set_config('tenantkit.org_id', :o, true)"
 )
-
-
-@pytest.fixture(params=["signed", "signing off"])
-def signing(request: pytest.FixtureRequest, tenantkit_db: TestDatabase) -> Iterator[bool]:
-    """True: signing on (the run's default); False: switched off for this test."""
-    on = request.param == "signed"
-    if not on:
-        with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
-            set_signing(conn, False)
-    try:
-        yield on
-    finally:
-        if not on:
-            with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
-                assert set_signing(conn, True)
 
 
 def _signer() -> BindingSigner:
@@ -236,18 +221,64 @@ def test_the_engine_refuses_a_key_the_database_does_not_know(
             engine.dispose()
 
 
-def test_an_unsigned_engine_sees_nothing_when_signing_is_on(
+def test_an_unsigned_engine_is_refused_at_its_first_connection_when_signing_is_on(
     tenantkit_db: TestDatabase, notes: TwoOrgs, signing: bool
 ) -> None:
+    """Not silent empty results: a typed error naming what to run, before any
+    statement of the app; with signing off the same engine works."""
     a = notes.a
     engine = tenantkit.create_engine(tenantkit_db.url("app"), signer=None,
                                      poolclass=sa.NullPool)
     try:
-        with tenant_context(a.context(a.member_id)), engine.connect() as conn:
-            seen = conn.execute(NOTES).scalar_one()
+        if signing:
+            with pytest.raises(BindingError) as refused, \
+                    tenant_context(a.context(a.member_id)), engine.connect() as conn:
+                conn.execute(NOTES)
+            message = str(refused.value)
+            assert "requires signed binding" in message
+            for command in ("tenantkit keys binding new", "tenantkit keys binding add",
+                            "TENANTKIT_BINDING_SECRET", "tenantkit keys binding disable"):
+                assert command in message
+        else:
+            with tenant_context(a.context(a.member_id)), engine.connect() as conn:
+                assert conn.execute(NOTES).scalar_one() == NOTES_PER_ORG
     finally:
         engine.dispose()
-    assert seen == (0 if signing else NOTES_PER_ORG)
+
+
+def test_an_unsigned_engine_is_refused_unbound_and_in_autocommit_too(
+    tenantkit_db: TestDatabase,
+) -> None:
+    """The check is the connection's first use, whatever its first statement."""
+    engine = tenantkit.create_engine(tenantkit_db.url("app"), signer=None,
+                                     poolclass=sa.NullPool)
+    try:
+        with pytest.raises(BindingError, match="requires signed binding"), \
+                engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        auto = engine.execution_options(isolation_level="AUTOCOMMIT")
+        with pytest.raises(BindingError, match="requires signed binding"), \
+                auto.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    finally:
+        engine.dispose()
+    with pytest.raises(BindingError, match="requires signed binding"), \
+            TenantConnection.connect(tenantkit_db.conninfo("app"),
+                                     tenantkit_signer=None) as direct:
+        direct.execute("SELECT 1")
+
+
+def test_the_service_role_is_never_refused_for_lack_of_a_key(
+    tenantkit_db: TestDatabase,
+) -> None:
+    """The service role binds nothing (42501 on the check): never refused for it."""
+    engine = tenantkit.create_engine(tenantkit_db.url("service"), signer=None,
+                                     poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()
 
 
 def test_the_verifier_is_unreadable_to_the_app_and_service_roles(

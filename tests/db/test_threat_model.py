@@ -33,6 +33,7 @@ from sqlalchemy.engine import URL
 
 import tenantkit
 from tenantkit import migrate, rls
+from tenantkit.db.signing import BindingKey
 from tenantkit.doctor import run_checks
 from tenantkit.testing import (
     RunningServer,
@@ -40,6 +41,7 @@ from tenantkit.testing import (
     ServerChoice,
     TestDatabase,
     TwoOrgs,
+    configure_signing,
     provision_database,
     seed_two_orgs,
 )
@@ -525,7 +527,9 @@ def _start_cluster(bindir: Path, settings: dict[str, str]) -> tuple[URL, Callabl
 
 
 @pytest.fixture(scope="module")
-def own_server(tenantkit_server: RunningServer) -> Iterator[Tenants]:
+def own_server(
+    tenantkit_server: RunningServer, binding_key: BindingKey | None
+) -> Iterator[Tenants]:
     """A throwaway server with two-phase commit and pg_stat_statements, migrated and seeded."""
     if tenantkit_server.choice.kind not in ("embedded", "local"):
         pytest.skip(
@@ -549,6 +553,7 @@ def own_server(tenantkit_server: RunningServer) -> Iterator[Tenants]:
         server = RunningServer(ServerChoice("local", str(row[0])), url, throwaway=True, _stop=stop)
         db = provision_database(server)
         migrate.upgrade(db.url("owner"), roles=db.roles)
+        configure_signing(db, binding_key)  # a new install signs: with the run's key
         engine = sa.create_engine(db.url("service"), poolclass=sa.NullPool)
         with engine.begin() as conn:
             orgs = seed_two_orgs(conn)

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from tenantkit import migrate
 from tenantkit.db import create_engine
+from tenantkit.db.signing import BindingKey
 from tenantkit.events import Endpoints, SecretBox
 from tenantkit.events._retry import RetryPolicy
 from tenantkit.events._secretbox import new_key
@@ -26,6 +27,7 @@ from tenantkit.testing import (
     RunningServer,
     TestDatabase,
     TwoOrgs,
+    configure_signing,
     provision_database,
     seed_two_orgs,
 )
@@ -36,9 +38,12 @@ FAST_RETRY = RetryPolicy(max_attempts=1000, base=0.005, factor=2.0, cap=0.05)
 
 
 @pytest.fixture(scope="session")
-def events_db(tenantkit_server: RunningServer) -> Iterator[TestDatabase]:
+def events_db(
+    tenantkit_server: RunningServer, binding_key: BindingKey | None
+) -> Iterator[TestDatabase]:
     db = provision_database(tenantkit_server)
     migrate.upgrade(db.url("owner"), roles=db.roles)
+    configure_signing(db, binding_key)  # a new install signs: with the run's key
     yield db
     if not tenantkit_server.throwaway:
         db.drop()

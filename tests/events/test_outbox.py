@@ -286,14 +286,15 @@ def test_a_poller_never_skips_an_event_that_committed_late(
 
 
 @pytest.fixture(scope="module")
-def unprotected_db(tenantkit_server: Any) -> Iterator[TestDatabase]:
+def unprotected_db(tenantkit_server: Any, binding_key: Any) -> Iterator[TestDatabase]:
     """A database where the protections are switched off, to show the tests catch it:
     ids come from a plain sequence at insert time, and the app role may read events."""
     from tenantkit import migrate
-    from tenantkit.testing import provision_database
+    from tenantkit.testing import configure_signing, provision_database
 
     db = provision_database(tenantkit_server)
     migrate.upgrade(db.url("owner"), roles=db.roles)
+    configure_signing(db, binding_key)  # a new install signs: with the run's key
     with psycopg.connect(db.conninfo("owner"), autocommit=True) as conn:
         conn.execute("ALTER TABLE tenantkit.events DISABLE TRIGGER events_commit_order")
         conn.execute("""

@@ -18,7 +18,7 @@ from tenantkit import TokenIssuer, TokenVerifier
 from tenantkit.testing import (
     RunningServer,
     TestDatabase,
-    enable_signed_binding,
+    configure_signing,
     provision_database,
 )
 
@@ -31,8 +31,7 @@ def notes_db(
 ) -> Iterator[TestDatabase]:
     db = provision_database(tenantkit_server)
     migrate(db.url("owner"), db.roles)
-    if binding_key is not None:  # signed binding, with the test run's key
-        enable_signed_binding(db, binding_key)
+    configure_signing(db, binding_key)  # signed as the run is (fresh installs sign)
     yield db
     if not tenantkit_server.throwaway:
         db.drop()

@@ -26,7 +26,7 @@ from tenantkit.testing import (
     RunningServer,
     SeededOrg,
     TestDatabase,
-    enable_signed_binding,
+    configure_signing,
     provision_database,
 )
 from tenantkit.testing._seed import seed_two_orgs
@@ -70,8 +70,7 @@ def tables_db(
     db = provision_database(tenantkit_server)
     try:
         migrate.upgrade(db.url("owner"), roles=db.roles)
-        if binding_key is not None:
-            enable_signed_binding(db, binding_key)
+        configure_signing(db, binding_key)  # signed as the run is (fresh installs sign)
         command.upgrade(app_alembic_config(db), "head")
         yield db
     finally:

@@ -1,0 +1,21 @@
+-- tenantkit 0013: new installs sign their bindings by default (issue 10,
+-- "on by default for new installs, once proven").
+--
+-- A database whose settings row is written by this very run (a fresh install,
+-- by `tenantkit migrate`, plain Alembic or install.sql, or a re-install after
+-- a downgrade to base) gets signed_binding on: there was no setting to keep.
+-- One that upgrades keeps its setting: turning signing on under a running app
+-- that has no key would refuse its every connection. "Written by this run":
+-- the row's xmin is the current transaction (the migrations run in one, and
+-- no migration before this one updates or rewrites the row).
+--
+-- Signing on with no key yet is a closed state, not a broken one: an engine
+-- without a key, or with one the database does not know, is refused at its
+-- first connection with a BindingError naming what to run
+-- (`tenantkit keys binding new` and `add`), never served empty results.
+-- `tenantkit migrate` registers the key of TENANTKIT_BINDING_SECRET (or
+-- --binding-secret) right after. The opt-out is explicit: `tenantkit migrate
+-- --unsigned-binding` (this file is then not run) or `tenantkit keys binding
+-- disable`; doctor check 20 warns while signing is off.
+UPDATE tenantkit.settings AS s SET signed_binding = true
+WHERE pg_catalog.age(s.xmin) = 0;
