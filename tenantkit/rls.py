@@ -14,8 +14,13 @@ A `TenancySpec` says which column names the org and who may run each command
 - the tenant column defaulting to the bound org, and a trigger refusing changes to it.
 
 Plain flavour wraps every function call in `(SELECT ...)`, so it runs once per
-statement as an InitPlan; Citus rejects subqueries in policies on distributed
-tables, so its flavour calls the STABLE functions directly.
+statement as an InitPlan. The Citus flavour generates only what Citus 14 accepts
+on a distributed table (each form checked on a real cluster, tests/citus/): the
+STABLE functions called directly (no subqueries), `IS DISTINCT FROM NULL` for
+`IS NOT NULL` (which crashes Citus's planner), and no refuse-change trigger
+(Citus takes none on a distributed table and refuses distribution-column
+changes itself). Its tenant default must be set before the table is distributed
+(`tenantkit.tables.distribute` does it in that order).
 
 This module is pure: no database, no SQLAlchemy ORM, no Alembic. The Alembic
 ops, `tenantkit policies` and `tenantkit doctor` all build their SQL here.
@@ -184,13 +189,13 @@ class Rule:
             # call): the restrictive policy has verified the binding (and its
             # signature) already, once per statement; verifying again here would
             # double that cost.
-            return f"{_call('tenantkit.bound_user_id()', flavour)} IS NOT NULL"
+            return _not_null(_call("tenantkit.bound_user_id()", flavour), flavour)
         if kind == "api_key":
             # The key's twin of any_member(): bound_api_key_id() is stamp-checked,
             # unverified and inlined; the restrictive policy has verified the
             # binding (a member, or a live key of this org) once per statement,
             # and the function is NULL whenever a user is bound.
-            return f"{_call('tenantkit.bound_api_key_id()', flavour)} IS NOT NULL"
+            return _not_null(_call("tenantkit.bound_api_key_id()", flavour), flavour)
         if kind == "minimum_role":
             return _call(f"tenantkit.has_min_role({quote_literal(values[0])})", flavour)
         if kind == "exact_role":
@@ -208,6 +213,15 @@ class Rule:
 
 def _call(expression: str, flavour: Flavour) -> str:
     return expression if flavour == "citus" else f"(SELECT {expression})"
+
+
+def _not_null(expression: str, flavour: Flavour) -> str:
+    # Citus 14's CREATE POLICY on a distributed table fails on `f() IS NOT NULL`
+    # ("unrecognized node type: 15"; measured on the test cluster) but accepts
+    # `IS DISTINCT FROM NULL`, which PostgreSQL parses into the very same NullTest
+    # (the catalog deparses it as IS NOT NULL again, so autogenerate compares equal).
+    test = "IS DISTINCT FROM NULL" if flavour == "citus" else "IS NOT NULL"
+    return f"{expression} {test}"
 
 
 def _combine(kind: Literal["any_of", "all_of"], left: Rule, right: Rule) -> Rule:
@@ -281,6 +295,8 @@ def sql(using: str, check: str | None = None) -> Rule:
     `check` (for WITH CHECK) defaults to `using`. Wrap function calls in
     `(SELECT ...)` so they run once per statement, and use only leakproof
     operators on indexed columns. The org is still enforced separately.
+    On Citus (flavour "citus") write no subquery and no `f() IS [NOT] NULL`
+    (use `f() IS DISTINCT FROM NULL`): Citus refuses both on distributed tables.
     """
     values: tuple[str, ...] = (_expression("using", using),)
     if check is not None:
@@ -384,13 +400,24 @@ class TenancySpec:
         found = (command_policy(command, rule, self.flavour) for command, rule in self.rules())
         return tuple(policy for policy in found if policy is not None)
 
+    @property
+    def wants_trigger(self) -> bool:
+        """Whether tenantkit's refuse-change trigger belongs on the table.
+
+        Never for Citus: a distributed table takes no trigger (and one on the
+        table makes `create_distributed_table` refuse it), and Citus itself
+        refuses every UPDATE that changes the distribution column ("modifying
+        the partition value of rows is not allowed"), so the promise holds.
+        """
+        return self.refuse_tenant_change and self.flavour != "citus"
+
     def table_settings(self) -> dict[str, Any]:
         """The table-level settings `enable_statements` and `enable_tenancy` take."""
         return {
             "tenant_column": self.tenant_column,
             "privileges": self.privileges,
             "default_to_bound_org": self.default_to_bound_org,
-            "refuse_tenant_change": self.refuse_tenant_change,
+            "refuse_tenant_change": self.wants_trigger,
             "flavour": self.flavour,
         }
 
@@ -533,7 +560,8 @@ def enable_statements(
         statements.append(grant(table, privileges, role))
     if default_to_bound_org:
         statements.append(set_tenant_default(table, tenant_column))
-    if refuse_tenant_change:
+    if refuse_tenant_change and flavour != "citus":
+        # Citus: no trigger on a distributed table; Citus refuses the change itself.
         statements.append(create_trigger(table, tenant_column))
     return statements
 

@@ -24,6 +24,7 @@ from alembic.operations.ops import CreateTableOp, DropTableOp, MigrateOperation,
 from alembic.util import DispatchPriority, PriorityDispatchResult
 from sqlalchemy import Connection, Table
 
+from tenantkit.alembic._distribute import DistributeTableOp
 from tenantkit.alembic._ops import (
     AlterTenancyOp,
     AlterTenantPolicyOp,
@@ -34,6 +35,7 @@ from tenantkit.alembic._ops import (
 from tenantkit.alembic._preflight import UndeclaredTenantTableError, check_environment
 from tenantkit.rls import POLICY_PREFIX, TableName, TenancySpec
 from tenantkit.sqlfiles import DatabaseRoles
+from tenantkit.tables._distribute import pending, targets_of
 from tenantkit.tables.catalog import Deparsed, LivePolicy, LiveTable, deparse, read_live
 from tenantkit.tables.declare import (
     INFO_KEY,
@@ -152,7 +154,7 @@ def _alter_settings(
     elif ours_default:
         change("default_to_bound_org", False, True)
     ours_trigger = desired.trigger is not None and live.trigger == desired.trigger
-    if spec.refuse_tenant_change:
+    if spec.wants_trigger:  # never for Citus: it refuses the change itself
         change("refuse_tenant_change", True, ours_trigger)
     elif live.trigger is not None:
         change("refuse_tenant_change", False, True)
@@ -311,8 +313,34 @@ def compare_tenancy(
         for op in upgrade_ops.ops
         if isinstance(op, DropTableOp)
     }
-    upgrade_ops.ops[:] = list(_arrange(upgrade_ops.ops, after_create, before_drop)) + appended
+    placed = _placement_ops(planner.conn, included, created)
+    upgrade_ops.ops[:] = (
+        list(_arrange(upgrade_ops.ops, after_create, before_drop)) + appended + placed
+    )
     return PriorityDispatchResult.CONTINUE
+
+
+def _placement_ops(
+    conn: Connection, tables: list[Table], created: set[_Key]
+) -> list[MigrateOperation]:
+    # On Citus, declared tables not placed yet are distributed (tenant tables, by
+    # their tenant column, co-located) or made reference tables (shared ones), last:
+    # after their tenancy, so the tenant default exists before distribution. None
+    # without Citus, and none when every table is placed as declared.
+    new = {TableName(name, schema) for schema, name in created}
+    ops: list[MigrateOperation] = []
+    for target, anchor in pending(conn, targets_of(tables), new):
+        ops.append(
+            DistributeTableOp(
+                target.table.name,
+                schema=target.table.schema,
+                tenant_column=target.tenant_column or "org_id",
+                reference=target.reference,
+                colocate_with=None if anchor is None else anchor.name,
+                default_to_bound_org=target.default_to_bound_org,
+            )
+        )
+    return ops
 
 
 def _arrange(
