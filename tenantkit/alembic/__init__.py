@@ -21,7 +21,7 @@ from typing import Any
 
 # Imported for their registrations with Alembic (comparator, renderers).
 from tenantkit.alembic import _compare, _render  # noqa: F401
-from tenantkit.alembic._distribute import DistributeTableOp, UndistributeTableOp
+from tenantkit.alembic._distribute import DistributeTablesOp, UndistributeTablesOp
 from tenantkit.alembic._ops import (
     AlterTenancyOp,
     AlterTenantPolicyOp,
@@ -38,10 +38,10 @@ __all__ = [
     "AlterTenantPolicyOp",
     "CreateTenantPolicyOp",
     "DisableTenancyOp",
-    "DistributeTableOp",
+    "DistributeTablesOp",
     "DropTenantPolicyOp",
     "EnableTenancyOp",
-    "UndistributeTableOp",
+    "UndistributeTablesOp",
     "include_name",
     "include_object",
     "options",

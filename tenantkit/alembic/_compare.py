@@ -24,7 +24,7 @@ from alembic.operations.ops import CreateTableOp, DropTableOp, MigrateOperation,
 from alembic.util import DispatchPriority, PriorityDispatchResult
 from sqlalchemy import Connection, Table
 
-from tenantkit.alembic._distribute import DistributeTableOp
+from tenantkit.alembic._distribute import DistributeTablesOp
 from tenantkit.alembic._ops import (
     AlterTenancyOp,
     AlterTenantPolicyOp,
@@ -328,16 +328,25 @@ def _placement_ops(
     # after their tenancy, so the tenant default exists before distribution. None
     # without Citus, and none when every table is placed as declared.
     new = {TableName(name, schema) for schema, name in created}
-    ops: list[MigrateOperation] = []
+    # One operation per (schema, tenant column, default): foreign keys between the
+    # tables it distributes are dropped and re-created around them.
+    groups: dict[tuple[str | None, str, bool], dict[str, Any]] = {}
     for target, anchor in pending(conn, targets_of(tables), new):
+        column = target.tenant_column or "org_id"
+        key = (target.table.schema, column, target.default_to_bound_org)
+        group = groups.setdefault(key, {"tables": [], "reference": [], "anchor": anchor})
+        group["reference" if target.reference else "tables"].append(target.table.name)
+    ops: list[MigrateOperation] = []
+    for (schema, column, default), group in groups.items():
+        anchor = group["anchor"]
         ops.append(
-            DistributeTableOp(
-                target.table.name,
-                schema=target.table.schema,
-                tenant_column=target.tenant_column or "org_id",
-                reference=target.reference,
+            DistributeTablesOp(
+                group["tables"],
+                reference=group["reference"],
+                schema=schema,
+                tenant_column=column,
                 colocate_with=None if anchor is None else anchor.name,
-                default_to_bound_org=target.default_to_bound_org,
+                default_to_bound_org=default,
             )
         )
     return ops

@@ -12,7 +12,7 @@ from typing import Any
 from alembic.autogenerate import renderers
 from alembic.autogenerate.api import AutogenContext
 
-from tenantkit.alembic._distribute import DistributeTableOp, UndistributeTableOp
+from tenantkit.alembic._distribute import DistributeTablesOp, UndistributeTablesOp
 from tenantkit.alembic._ops import (
     AlterTenancyOp,
     AlterTenantPolicyOp,
@@ -126,27 +126,28 @@ def _render_alter_policy(context: AutogenContext, op: AlterTenantPolicyOp) -> st
     return _call(context, "alter_tenant_policy", [op.table_name, op.policy_name], kwargs)
 
 
-def _placement(op: DistributeTableOp | UndistributeTableOp) -> dict[str, Any]:
+
+def _placement(op: DistributeTablesOp | UndistributeTablesOp) -> tuple[list[Any], dict[str, Any]]:
+    args: list[Any] = [list(op.tables)] if op.tables else []
     kwargs: dict[str, Any] = {}
+    if op.reference:
+        kwargs["reference"] = op.reference
     if op.schema is not None:
         kwargs["schema"] = op.schema
-    if op.reference:
-        kwargs["reference"] = True
-        return kwargs
     if op.tenant_column != "org_id":
         kwargs["tenant_column"] = op.tenant_column
     if op.colocate_with is not None:
         kwargs["colocate_with"] = op.colocate_with
     if not op.default_to_bound_org:
         kwargs["default_to_bound_org"] = False
-    return kwargs
+    return args, kwargs
 
 
-@renderers.dispatch_for(DistributeTableOp)
-def _render_distribute(context: AutogenContext, op: DistributeTableOp) -> str:
-    return _call(context, "distribute_table", [op.table_name], _placement(op))
+@renderers.dispatch_for(DistributeTablesOp)
+def _render_distribute(context: AutogenContext, op: DistributeTablesOp) -> str:
+    return _call(context, "distribute_tables", *_placement(op))
 
 
-@renderers.dispatch_for(UndistributeTableOp)
-def _render_undistribute(context: AutogenContext, op: UndistributeTableOp) -> str:
-    return _call(context, "undistribute_table", [op.table_name], _placement(op))
+@renderers.dispatch_for(UndistributeTablesOp)
+def _render_undistribute(context: AutogenContext, op: UndistributeTablesOp) -> str:
+    return _call(context, "undistribute_tables", *_placement(op))

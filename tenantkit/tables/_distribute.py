@@ -217,15 +217,65 @@ def plan_distribution(
     steps: list[Step] = []
     placements = {t.table: _placement(conn, t) for t in targets}
     anchor = _colocation_anchor(targets, placements) or colocate_with
+    distributed: list[Target] = []
     for target in targets:
         placement = placements[target.table]
         if target.reference:
             steps += _reference_steps(target, placement)
             continue
-        steps += _tenant_steps(target, placement, anchor)
+        tenant = _tenant_steps(target, placement, anchor)
+        if tenant:
+            distributed.append(target)
+        steps += tenant
         if anchor is None:
             anchor = target.table  # the first one distributed anchors the rest
-    return steps
+    return _around_foreign_keys(conn, steps, distributed, placements)
+
+
+def _around_foreign_keys(
+    conn: Connection,
+    steps: list[Step],
+    distributed: list[Target],
+    placements: dict[TableName, Placement],
+) -> list[Step]:
+    # Citus refuses a local table referencing a distributed one, and the referencing
+    # tenant table cannot go first either (its key would point at a local table):
+    # foreign keys between tables distributed in this run are dropped first and
+    # re-created once all are distributed (then co-located, so Citus accepts them).
+    if not distributed:
+        return steps
+    oids = {placements[t.table].oid for t in distributed}
+    rows = conn.execute(
+        text(load_sql("catalog/citus_foreign_keys.sql")), {"table_oids": sorted(oids)}
+    ).mappings()
+    drop: list[Step] = []
+    add: list[Step] = []
+    for row in rows:
+        referencing = str(row["referencing"])
+        if int(row["referencing_oid"]) not in oids:
+            raise WrongDistribution(
+                f"{referencing} references a table distributed now ({row['definition']}) but is "
+                "not distributed itself: declare it a tenant table (distributed with the "
+                "others) or drop its foreign key; Citus refuses a local table referencing a "
+                "distributed one"
+            )
+        name = quote_ident(str(row["name"]))
+        table = TableName(referencing)
+        drop.append(
+            Step(
+                table,
+                f"drop foreign key {row['name']} until both tables are distributed",
+                f"ALTER TABLE {referencing} DROP CONSTRAINT {name}",
+            )
+        )
+        add.append(
+            Step(
+                table,
+                f"re-create foreign key {row['name']} (co-located)",
+                f"ALTER TABLE {referencing} ADD CONSTRAINT {name} {row['definition']}",
+            )
+        )
+    return [*drop, *steps, *add]
 
 
 def _placement(conn: Connection, target: Target) -> Placement:
@@ -375,7 +425,15 @@ def pending(
 
 def undistribute_step(table: TableName) -> Step:
     """Back to a plain coordinator table (the reverse of either placement)."""
-    return Step(table, "undistribute", _fn("undistribute_table", quote_literal(table.sql)))
+    return Step(
+        table,
+        "undistribute (with the tables its foreign keys link)",
+        _fn(
+            "undistribute_table",
+            quote_literal(table.sql),
+            "cascade_via_foreign_keys => true",
+        ),
+    )
 
 
 def _reference_steps(target: Target, placement: Placement) -> list[Step]:
