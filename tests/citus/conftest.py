@@ -17,11 +17,11 @@ from tests.citus.models import Base
 
 
 @pytest.fixture(scope="module")
-def citus_db(citus_cluster: CitusCluster) -> Iterator[TestDatabase]:
+def citus_db(citus_cluster: CitusCluster) -> TestDatabase:
     """A fresh tenantkit database on the cluster (per module), migrated to head."""
     db = provision_citus_database(citus_cluster)
     migrate.upgrade(db.url("owner"), roles=db.roles)
-    yield db
+    return db
 
 
 @pytest.fixture(scope="module")

@@ -193,19 +193,20 @@ def test_the_cli_distributes_and_is_idempotent(
     assert dry.exit_code == 0, dry.output
     assert "-- docs: distribute by org_id" in dry.output
     assert "create_distributed_table('docs', 'org_id'" in dry.output
-    first = runner.invoke(main, ["distribute", "--database-url", url, "--models", "tests.citus.models"])
+    command = ["distribute", "--database-url", url, "--models", "tests.citus.models"]
+    first = runner.invoke(main, command)
     assert first.exit_code == 0, first.output
     assert first.output.splitlines()[1:4] == [
         "plans: reference table (a copy on every node)",
         "docs: distribute by org_id",
         "comments: distribute by org_id, co-located with docs",
     ]
-    again = runner.invoke(main, ["distribute", "--database-url", url, "--models", "tests.citus.models"])
+    again = runner.invoke(main, command)
     assert again.exit_code == 0, again.output
     assert "nothing to do" in again.output
     unknown = runner.invoke(
         main,
-        ["distribute", "--database-url", url, "--models", "tests.citus.models", "--table", "nope"],
+        [*command, "--table", "nope"],
     )
     assert unknown.exit_code == 1
     assert "nope: not a declared table" in unknown.output
