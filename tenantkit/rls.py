@@ -53,6 +53,7 @@ __all__ = [
     "all_permissions",
     "any_member",
     "api_key",
+    "citus_org_predicate",
     "deny",
     "exact_role",
     "minimum_role",
@@ -345,12 +346,30 @@ def legacy_isolation_policy(tenant_column: str) -> Policy:
     return Policy(ISOLATION_POLICY, "ALL", True, predicate, predicate)
 
 
-def command_policy(command: Command, rule: Rule, flavour: Flavour = "postgres") -> Policy | None:
-    """The PERMISSIVE policy for `command`, or None when the rule denies it."""
+def citus_org_predicate(tenant_column: str) -> str:
+    """The org check every Citus-flavour policy starts with (its first conjunct)."""
+    return f"{quote_ident(tenant_column)} = {TENANT_DEFAULT}"
+
+
+def command_policy(
+    command: Command, rule: Rule, flavour: Flavour = "postgres", tenant_column: str = "org_id"
+) -> Policy | None:
+    """The PERMISSIVE policy for `command`, or None when the rule denies it.
+
+    Citus flavour: the org check is folded into the policy itself, `(org_id =
+    tenantkit.current_org_id()) AND (<rule>)`, because Citus 14 creates a
+    RESTRICTIVE policy on the shards as PERMISSIVE (measured: the shards'
+    pg_policy has polpermissive = true), where a separate isolation policy would
+    be ORed with the rules and let any bound user read every org's rows.
+    """
     if rule.denies:
         return None
     using = rule.using(flavour) if command != "INSERT" else None
     with_check = rule.check(flavour) if command in ("INSERT", "UPDATE") else None
+    if flavour == "citus":
+        org = citus_org_predicate(tenant_column)
+        using = None if using is None else f"({org}) AND ({using})"
+        with_check = None if with_check is None else f"({org}) AND ({with_check})"
     return Policy(POLICY_PREFIX + command.lower(), command, False, using, with_check)
 
 
@@ -392,12 +411,20 @@ class TenancySpec:
         return tuple(command for command, rule in self.rules() if not rule.denies)
 
     def policies(self) -> tuple[Policy, ...]:
-        """The isolation policy, then one permissive policy per allowed command."""
+        """The isolation policy, then one permissive policy per allowed command.
+
+        Citus: no isolation policy (Citus makes it permissive on the shards);
+        each command policy carries the org check itself."""
+        if self.flavour == "citus":
+            return self.command_policies()
         return (isolation_policy(self.tenant_column, self.flavour), *self.command_policies())
 
     def command_policies(self) -> tuple[Policy, ...]:
         """The permissive policy of each allowed command (deny() has none)."""
-        found = (command_policy(command, rule, self.flavour) for command, rule in self.rules())
+        found = (
+            command_policy(command, rule, self.flavour, self.tenant_column)
+            for command, rule in self.rules()
+        )
         return tuple(policy for policy in found if policy is not None)
 
     @property
@@ -552,9 +579,11 @@ def enable_statements(
     statements = [
         set_row_security(table, True),
         set_force(table, True),
-        create_policy(table, isolation_policy(tenant_column, flavour), [role]),
         f"REVOKE ALL ON {table.sql} FROM {quote_ident(role)}",
     ]
+    if flavour != "citus":
+        # Citus: none (the shards would get it as PERMISSIVE); see command_policy.
+        statements.insert(2, create_policy(table, isolation_policy(tenant_column, flavour), [role]))
     privileges = list(privileges)
     if privileges:
         statements.append(grant(table, privileges, role))
@@ -574,18 +603,20 @@ def disable_statements(
     privileges: Iterable[str] = COMMANDS,
     default_to_bound_org: bool = True,
     refuse_tenant_change: bool = True,
+    flavour: Flavour = "postgres",
 ) -> list[str]:
     """Undo `enable_statements` (the per-command policies must be dropped first)."""
     statements = []
-    if refuse_tenant_change:
+    if refuse_tenant_change and flavour != "citus":
         statements.append(drop_trigger(table))
     if default_to_bound_org:
         statements.append(drop_tenant_default(table, tenant_column))
     privileges = list(privileges)
     if privileges:
         statements.append(revoke(table, privileges, role))
+    if flavour != "citus":
+        statements.append(drop_policy(table, ISOLATION_POLICY))
     statements += [
-        drop_policy(table, ISOLATION_POLICY),
         set_force(table, False),
         set_row_security(table, False),
     ]
