@@ -367,7 +367,10 @@ class _TenantBinding:
             )
         # Behind a pooler the client's backend pid is the pooler's, and the server
         # connection changes between transactions: sign for any backend (pid 0).
-        self._tk_pid = server_pid if server_pid == self.pgconn.backend_pid else 0
+        # Otherwise sign what the database binds (the pid; on Citus the global pid,
+        # which the workers serving this backend report too).
+        bound = int((backend.get_value(0, 2) or b"0").decode())
+        self._tk_pid = bound if server_pid == self.pgconn.backend_pid else 0
         self._tk_signed = None
 
     # --- the first round trip after a checkout ---------------------------------

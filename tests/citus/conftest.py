@@ -1,0 +1,123 @@
+"""The core suite's database fixtures on the Citus cluster.
+
+The fixtures `tests/db/test_membership_state.py` (and the plugin) build on, by the
+same names, on a Citus database (coordinator + workers, `tenantkit migrate` on the
+coordinator, signed binding on with the run's key) whose `public.notes` is
+distributed by org: the shared tests run here unchanged
+(`tests/citus/test_core_suite.py` collects them again), with the app engine binding
+`set_local`, the mode whose values reach the workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+import tenantkit
+from tenantkit import migrate
+from tenantkit.db.signing import BindingKey
+from tenantkit.testing import TestDatabase, TwoOrgs, enable_signed_binding
+from tenantkit.testing._seed import seed_two_orgs
+from tenantkit.testing.citus import CitusCluster, provision_citus_database
+from tests.conftest import add_notes
+
+def split_sql(script: str) -> list[str]:
+    """The statements of a script without dollar quotes (comments dropped)."""
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+NOTES_SQL = Path(__file__).parent.parent / "sql" / "notes_citus.sql"
+
+
+@pytest.fixture(scope="session")
+def tenantkit_db(
+    citus_cluster: CitusCluster, binding_key: BindingKey | None
+) -> Iterator[TestDatabase]:
+    db = provision_citus_database(citus_cluster)
+    migrate.upgrade(db.url("owner"), roles=db.roles)
+    if binding_key is not None:
+        enable_signed_binding(db, binding_key)
+    yield db
+
+
+@pytest.fixture(scope="session")
+def owner_engine(tenantkit_db: TestDatabase) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(tenantkit_db.url("owner"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def service_engine(tenantkit_db: TestDatabase) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(tenantkit_db.url("service"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_engine(tenantkit_db: TestDatabase) -> Iterator[sa.Engine]:
+    """The app role's engine in the set_local mode (its SET LOCALs reach the workers)."""
+    engine = tenantkit.create_engine(tenantkit_db.url("app"), binding="set_local", pool_size=3)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def config_engine(tenantkit_db: TestDatabase) -> Iterator[sa.Engine]:
+    """The default (set_config) mode on the cluster: its binding never reaches a worker."""
+    engine = tenantkit.create_engine(tenantkit_db.url("app"), pool_size=1)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def app_sessions(app_engine: sa.Engine) -> sessionmaker[Session]:
+    return sessionmaker(app_engine)
+
+
+@pytest.fixture
+def make_seed(service_engine: sa.Engine) -> Callable[[], TwoOrgs]:
+    def make() -> TwoOrgs:
+        with service_engine.begin() as conn:
+            return seed_two_orgs(conn)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def seed(service_engine: sa.Engine) -> TwoOrgs:
+    with service_engine.begin() as conn:
+        return seed_two_orgs(conn)
+
+
+@pytest.fixture(scope="session")
+def notes(tenantkit_db: TestDatabase, seed: TwoOrgs) -> TwoOrgs:
+    ddl = NOTES_SQL.read_text().replace("@app_role@", f'"{tenantkit_db.roles.app}"')
+    with psycopg.connect(tenantkit_db.conninfo("owner"), autocommit=True) as conn:
+        # One statement at a time: Citus forwards a DDL statement's query string to
+        # the workers, and a string of several is refused there.
+        for statement in split_sql(ddl):
+            conn.execute(statement)
+    add_notes(tenantkit_db, seed)
+    return seed
+
+
+@pytest.fixture
+def fresh_orgs(
+    notes: TwoOrgs, make_seed: Callable[[], TwoOrgs], tenantkit_db: TestDatabase
+) -> TwoOrgs:
+    orgs = make_seed()
+    add_notes(tenantkit_db, orgs)
+    return orgs
+
+
+@pytest.fixture
+def superuser(tenantkit_db: TestDatabase) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(tenantkit_db.conninfo("admin"), autocommit=True) as conn:
+        yield conn
