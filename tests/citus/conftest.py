@@ -26,6 +26,7 @@ from tenantkit.testing._seed import seed_two_orgs
 from tenantkit.testing.citus import CitusCluster, provision_citus_database
 from tests.conftest import add_notes
 
+
 def split_sql(script: str) -> list[str]:
     """The statements of a script without dollar quotes (comments dropped)."""
     lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
@@ -38,12 +39,12 @@ NOTES_SQL = Path(__file__).parent.parent / "sql" / "notes_citus.sql"
 @pytest.fixture(scope="session")
 def tenantkit_db(
     citus_cluster: CitusCluster, binding_key: BindingKey | None
-) -> Iterator[TestDatabase]:
+) -> TestDatabase:
     db = provision_citus_database(citus_cluster)
     migrate.upgrade(db.url("owner"), roles=db.roles)
     if binding_key is not None:
         enable_signed_binding(db, binding_key)
-    yield db
+    return db  # the cluster (and every database on it) goes with citus_cluster
 
 
 @pytest.fixture(scope="session")

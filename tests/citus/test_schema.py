@@ -35,12 +35,13 @@ def on_workers(db: TestDatabase, cluster: CitusCluster, sql: str) -> list[object
 def test_tenantkit_tables_stay_on_the_coordinator_and_mirrors_are_reference_tables(
     tenantkit_db: TestDatabase, superuser: Su
 ) -> None:
-    kinds = dict(
-        superuser.execute(
+    kinds = {
+        str(name): str(kind)
+        for name, kind in superuser.execute(
             "SELECT logicalrelid::text, partmethod::text FROM pg_dist_partition "
             "WHERE logicalrelid::text LIKE 'tenantkit.%'"
         ).fetchall()
-    )
+    }
     assert kinds["tenantkit._citus_memberships"] == "n"  # a reference table
     assert "tenantkit.memberships" not in kinds  # its triggers and policies stay as they are
     # No privilege for anyone but the owner on a mirror (binding_keys' pads among them).
@@ -55,9 +56,12 @@ def test_tenantkit_tables_stay_on_the_coordinator_and_mirrors_are_reference_tabl
 
 def test_the_app_role_cannot_read_a_mirror(app_engine: sa.Engine, notes: TwoOrgs) -> None:
     a = notes.a
-    with tenant_context(a.context(a.owner_id)), app_engine.connect() as conn:
-        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
-            conn.execute(sa.text("SELECT * FROM tenantkit._citus_binding_keys"))
+    with (
+        tenant_context(a.context(a.owner_id)),
+        app_engine.connect() as conn,
+        pytest.raises(sa.exc.ProgrammingError, match="permission denied"),
+    ):
+        conn.execute(sa.text("SELECT * FROM tenantkit._citus_binding_keys"))
 
 
 def test_workers_see_the_coordinators_binding(
@@ -106,12 +110,15 @@ def test_writes_land_in_the_bound_org_only(
     app_sessions: sessionmaker[Session], notes: TwoOrgs, superuser: Su
 ) -> None:
     a, b = notes.a, notes.b
-    with tenant_context(a.context(a.member_id)), app_sessions() as session:
-        with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
-            session.execute(
-                sa.text("INSERT INTO public.notes (org_id, body) VALUES (:b, 'planted')"),
-                {"b": b.org_id},
-            )
+    with (
+        tenant_context(a.context(a.member_id)),
+        app_sessions() as session,
+        pytest.raises(sa.exc.ProgrammingError, match="row-level security"),
+    ):
+        session.execute(
+            sa.text("INSERT INTO public.notes (org_id, body) VALUES (:b, 'planted')"),
+            {"b": b.org_id},
+        )
     planted = superuser.execute("SELECT count(*) FROM public.notes WHERE body = 'planted'")
     assert planted.fetchone() == (0,)
 
