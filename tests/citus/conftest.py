@@ -24,7 +24,9 @@ from tenantkit.db.signing import BindingKey
 from tenantkit.testing import TestDatabase, TwoOrgs, enable_signed_binding
 from tenantkit.testing._seed import seed_two_orgs
 from tenantkit.testing.citus import CitusCluster, provision_citus_database
+from tests.citus.tables_app import policy_statements, table_statements
 from tests.conftest import add_notes
+from tests.tables.app.fixtures import AppData, _seed_org
 
 
 def split_sql(script: str) -> list[str]:
@@ -121,4 +123,54 @@ def fresh_orgs(
 @pytest.fixture
 def superuser(tenantkit_db: TestDatabase) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     with psycopg.connect(tenantkit_db.conninfo("admin"), autocommit=True) as conn:
+        yield conn
+
+
+# --- the fixture app of tests/tables, distributed (tests/citus/tables_app.py) ---------
+
+
+@pytest.fixture(scope="session")
+def tables_db(citus_cluster: CitusCluster, binding_key: BindingKey | None) -> TestDatabase:
+    db = provision_citus_database(citus_cluster)
+    migrate.upgrade(db.url("owner"), roles=db.roles)
+    if binding_key is not None:
+        enable_signed_binding(db, binding_key)
+    with psycopg.connect(db.conninfo("owner"), autocommit=True) as conn:
+        for statement in (*table_statements(), *policy_statements(db.roles.app)):
+            conn.execute(statement)
+    return db
+
+
+@pytest.fixture(scope="session")
+def app_data(tables_db: TestDatabase) -> AppData:
+    engine = sa.create_engine(tables_db.url("owner"), poolclass=sa.NullPool)
+    with engine.begin() as conn:
+        orgs = seed_two_orgs(conn)
+    engine.dispose()
+    with psycopg.connect(tables_db.conninfo("admin"), autocommit=True) as conn:
+        conn.execute("INSERT INTO plans (code, name) VALUES ('free', 'Free'), ('pro', 'Pro')")
+        a = _seed_org(conn, orgs.a, "a")
+        b = _seed_org(conn, orgs.b, "b")
+        for table in ("documents", "comments", "projects", "plans"):
+            conn.execute(f"ANALYZE {table}")  # one at a time: Citus refuses the list
+    return AppData(a=a, b=b, shared_user_id=orgs.shared_user_id)
+
+
+@pytest.fixture(scope="session")
+def app_engine_t(tables_db: TestDatabase) -> Iterator[sa.Engine]:
+    engine = tenantkit.create_engine(tables_db.url("app"), binding="set_local", pool_size=2)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def owner_engine_t(tables_db: TestDatabase) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(tables_db.url("owner"), pool_size=2)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def su(tables_db: TestDatabase) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(tables_db.conninfo("admin"), autocommit=True) as conn:
         yield conn
