@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from sqlalchemy import Table
+
 from tenantkit.rls import TenancySpec, command_policy, quote_ident
 from tests.tables.app.models import Comment, Document, Project
 
@@ -66,6 +68,7 @@ def policy_statements(app_role: str) -> list[str]:
     statements: list[str] = []
     for model in (Document, Comment, Project):
         table = model.__table__
+        assert isinstance(table, Table)
         spec = table.info["tenantkit"]
         assert isinstance(spec, TenancySpec)
         spec = replace(spec, flavour="citus")
