@@ -27,5 +27,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    run_sql_files_if_citus("0014_citus_reference_downgrade.sql")
+    # On Citus: the triggers and 0001's definitions back, then 0006's and 0010's
+    # views and functions from their own (re-runnable) files, then the mirrors go.
+    run_sql_files_if_citus(
+        "0014_citus_reference_downgrade.sql",
+        "0006_signed_binding_views.sql",
+        "0010_api_keys.sql",
+        "0014_citus_reference_drop.sql",
+    )
     run_sql_files("0014_citus_downgrade.sql")
