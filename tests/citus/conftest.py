@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import tenantkit
 from tenantkit import migrate
 from tenantkit.db.signing import BindingKey
+from tenantkit.sqlfiles import render_sql
 from tenantkit.testing import TestDatabase, TwoOrgs, enable_signed_binding
 from tenantkit.testing._seed import seed_two_orgs
 from tenantkit.testing.citus import CitusCluster, provision_citus_database
@@ -35,6 +36,12 @@ def split_sql(script: str) -> list[str]:
     return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
 
 
+def refuse_claimed_gpid(db: TestDatabase) -> None:
+    """The coordinator's login guard (README "Scaling out with Citus"), as deployed."""
+    with psycopg.connect(db.conninfo("admin"), autocommit=True) as conn:
+        conn.execute(render_sql("citus/refuse_claimed_gpid.sql", db.roles))
+
+
 NOTES_SQL = Path(__file__).parent.parent / "sql" / "notes_citus.sql"
 
 
@@ -46,6 +53,7 @@ def tenantkit_db(
     migrate.upgrade(db.url("owner"), roles=db.roles)
     if binding_key is not None:
         enable_signed_binding(db, binding_key)
+    refuse_claimed_gpid(db)
     return db  # the cluster (and every database on it) goes with citus_cluster
 
 
@@ -135,6 +143,7 @@ def tables_db(citus_cluster: CitusCluster, binding_key: BindingKey | None) -> Te
     migrate.upgrade(db.url("owner"), roles=db.roles)
     if binding_key is not None:
         enable_signed_binding(db, binding_key)
+    refuse_claimed_gpid(db)
     with psycopg.connect(db.conninfo("owner"), autocommit=True) as conn:
         for statement in (*table_statements(), *policy_statements(db.roles.app)):
             conn.execute(statement)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from tenantkit import tenant_context
+from tenantkit.sqlfiles import render_sql
 from tenantkit.testing import TestDatabase, TwoOrgs
 from tenantkit.testing.citus import CitusCluster
 from tests.conftest import NOTES_PER_ORG
@@ -210,9 +211,11 @@ def _signature_of(app_engine: sa.Engine, orgs: TwoOrgs) -> str:
         return str(conn.execute(sa.text("SELECT current_setting('tenantkit.signature')")).scalar())
 
 
-def _replay(conninfo: str, orgs: TwoOrgs, signature: str) -> int:
+def _replay(conninfo: str, orgs: TwoOrgs, signature: str, *, nested: bool = False) -> int:
     a = orgs.a
     with psycopg.connect(conninfo) as conn:
+        if nested:
+            conn.execute("SET LOCAL citus.allow_nested_distributed_execution = on")
         conn.execute("SET LOCAL citus.propagate_set_commands = 'local'")
         conn.execute(f"SET LOCAL tenantkit.user_id = '{a.owner_id}'")
         conn.execute(f"SET LOCAL tenantkit.org_id = '{a.org_id}'")
@@ -231,16 +234,33 @@ def test_a_signature_replayed_by_another_session_gets_no_rows(
     gpid = int(signature.split(":")[2])
     assert gpid > 10**10  # Citus's global pid: node id x 10^10 + pid
     assert _replay(tenantkit_db.conninfo("app"), notes, signature) == 0
-    # A session claiming the victim's global pid through its application_name
-    # ('citus_internal gpid=N', which Citus believes from any client) is a Citus
-    # internal backend: the coordinator refuses it distributed queries, and would
-    # not count the signature there either (binding_backend() is -1 unless the
-    # global pid is the backend's own).
+    # A session claiming the victim's global pid by its application_name is
+    # refused at login by the coordinator's guard (the next test shows why).
     fake = tenantkit_db.conninfo("app") + f" application_name='citus_internal gpid={gpid}'"
-    with pytest.raises(psycopg.errors.InternalError_, match="from a query on a shard"):
+    with pytest.raises(psycopg.OperationalError, match="may not claim a Citus global pid"):
         _replay(fake, notes, signature)
-    with psycopg.connect(fake) as conn:
-        assert conn.execute("SELECT tenantkit.binding_backend()").fetchone() == (-1,)
+
+
+def test_a_claimed_gpid_replays_unless_the_coordinator_refuses_the_claim(
+    app_engine: sa.Engine, notes: TwoOrgs, tenantkit_db: TestDatabase, signing: object
+) -> None:
+    """Residual risk, and its fix: sql/citus/refuse_claimed_gpid.sql (a login trigger)."""
+    signature = _signature_of(app_engine, notes)
+    gpid = int(signature.split(":")[2])
+    fake = tenantkit_db.conninfo("app") + f" application_name='citus_internal gpid={gpid}'"
+    guard = render_sql("citus/refuse_claimed_gpid.sql", tenantkit_db.roles)
+    with psycopg.connect(tenantkit_db.conninfo("admin"), autocommit=True) as su:
+        su.execute("DROP EVENT TRIGGER tenantkit_refuse_claimed_gpid")
+    try:
+        # Exposed: with nested execution on (any role may set it) the claimed gpid
+        # is what the workers see, and the replayed signature verifies there.
+        assert _replay(fake, notes, signature, nested=True) == NOTES_PER_ORG
+    finally:
+        with psycopg.connect(tenantkit_db.conninfo("admin"), autocommit=True) as su:
+            su.execute(guard)
+    # Protected (the fixtures install the guard, as a deployment does).
+    with pytest.raises(psycopg.OperationalError, match="may not claim a Citus global pid"):
+        _replay(fake, notes, signature, nested=True)
 
 
 # --- rebalance: last, it adds a worker to the session's cluster ------------------------
