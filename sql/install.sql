@@ -3040,8 +3040,10 @@ UPDATE tenantkit.alembic_version SET version_num='0011' WHERE tenantkit.alembic_
 CREATE OR REPLACE FUNCTION tenantkit.binding_backend() RETURNS bigint
     LANGUAGE sql STABLE PARALLEL SAFE
     RETURN pg_catalog.pg_backend_pid()::pg_catalog.int8;
-REVOKE ALL ON FUNCTION tenantkit.binding_backend() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION tenantkit.binding_backend() TO "tenantkit_app";
+-- Every role: backend.sql runs at the first use of any signing engine's
+-- connection, whatever its role (the safety gate then refuses the wrong ones);
+-- it tells no more than pg_backend_pid() and citus_backend_gpid() do.
+GRANT EXECUTE ON FUNCTION tenantkit.binding_backend() TO PUBLIC;
 
 
 DO $tenantkit_citus$
@@ -3252,8 +3254,10 @@ CREATE OR REPLACE FUNCTION tenantkit.binding_backend() RETURNS bigint
         THEN pg_catalog.citus_backend_gpid()
         ELSE -1
     END;
-REVOKE ALL ON FUNCTION tenantkit.binding_backend() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION tenantkit.binding_backend() TO "tenantkit_app";
+-- Every role: backend.sql runs at the first use of any signing engine's
+-- connection, whatever its role (the safety gate then refuses the wrong ones);
+-- it tells no more than pg_backend_pid() and citus_backend_gpid() do.
+GRANT EXECUTE ON FUNCTION tenantkit.binding_backend() TO PUBLIC;
 
 -- 0006's and 0010's views over the mirrors, with the stamp and backend above.
 CREATE OR REPLACE VIEW tenantkit._verified_binding AS
