@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+import tenantkit
 from tenantkit import tenant_context
 from tenantkit.sqlfiles import render_sql
 from tenantkit.testing import TestDatabase, TwoOrgs
@@ -74,6 +75,21 @@ def test_workers_see_the_coordinators_binding(
             assert session.execute(ORGS_ON_SHARDS).scalars().all() == [org.org_id]
             on_coordinator = session.execute(sa.text("SELECT tenantkit.current_org_id()::text"))
             assert on_coordinator.scalar() == org.org_id
+
+
+async def test_the_async_engine_binds_the_shards_too(
+    tenantkit_db: TestDatabase, notes: TwoOrgs
+) -> None:
+    engine = tenantkit.create_async_engine(tenantkit_db.url("app"), binding="set_local")
+    try:
+        for org in (notes.a, notes.b):
+            with tenant_context(org.context(org.member_id)):
+                async with engine.connect() as conn:
+                    assert (await conn.execute(COUNT)).scalar() == NOTES_PER_ORG
+                    orgs = (await conn.execute(ORGS_ON_SHARDS)).scalars().all()
+                    assert orgs == [org.org_id]
+    finally:
+        await engine.dispose()
 
 
 def test_no_context_sees_nothing_on_any_shard(
