@@ -25,7 +25,7 @@ from tenantkit.tables import (
 )
 from tenantkit.testing import TestDatabase
 from tenantkit.testing.citus import CitusCluster
-from tests.citus.conftest import create_app_tables, superuser
+from tests.citus.conftest import create_app_tables, superuser_conn
 from tests.citus.models import Base
 
 Placement = Callable[[str], tuple[object, ...] | None]
@@ -166,7 +166,7 @@ def test_citus_refuses_to_move_a_row_to_another_org(
     distribute(owner, _targets())
     owner.commit()
     a, b = "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
-    with superuser(citus_cluster, citus_db) as conn:
+    with superuser_conn(citus_cluster, citus_db) as conn:
         conn.execute("INSERT INTO docs (org_id, title) VALUES (%s, 'of a')", (a,))
         with pytest.raises(psycopg.errors.FeatureNotSupported, match="partition value"):
             conn.execute("UPDATE docs SET org_id = %s WHERE org_id = %s", (b, a))
@@ -180,7 +180,7 @@ def test_the_cli_distributes_and_is_idempotent(
     db = citus_db
     url = db.url("owner").render_as_string(hide_password=False)
     runner = CliRunner()
-    with superuser(citus_cluster, db) as conn:
+    with superuser_conn(citus_cluster, db) as conn:
         conn.execute("DROP TABLE IF EXISTS comments, docs, plans CASCADE")
     engine = sa.create_engine(db.url("owner"), poolclass=sa.NullPool)
     try:

@@ -29,7 +29,7 @@ from tenantkit.rls import (
 from tenantkit.tables import Target, distribute
 from tenantkit.testing import TestDatabase
 from tenantkit.testing.citus import CitusCluster
-from tests.citus.conftest import superuser
+from tests.citus.conftest import superuser_conn
 
 RULES: dict[str, Rule] = {
     "any_member": any_member(),
@@ -176,7 +176,7 @@ def test_a_restrictive_policy_becomes_permissive_on_the_shards_so_citus_folds_it
         f"USING ((org_id = {STAND_IN}) AND (true))"
     )
     owner.commit()
-    with superuser(citus_cluster, citus_db) as conn:
+    with superuser_conn(citus_cluster, citus_db) as conn:
         on_shards = conn.execute(
             "SELECT DISTINCT result FROM run_command_on_shards(%s, $$SELECT polpermissive "
             "FROM pg_policy WHERE polname = 'iso' AND polrelid = '%%s'::regclass$$)",
