@@ -14,6 +14,7 @@ import click
 _COMMANDS: dict[str, str] = {
     "migrate": "tenantkit.migrate:migrate_command",
     "policies": "tenantkit.tables.cli:policies_command",
+    "distribute": "tenantkit.tables.cli:distribute_command",
     "doctor": "tenantkit.doctor.cli:doctor_command",
     "keys": "tenantkit.tokens.cli:keys_command",
     "token": "tenantkit.tokens.cli:token_command",

@@ -30,6 +30,7 @@ __all__ = [
     "render_install_sql",
     "roles_from_options",
     "run_sql_files",
+    "run_sql_files_if_citus",
     "sign_after_migrate",
     "upgrade",
 ]
@@ -162,6 +163,38 @@ def run_sql_files(*names: str) -> None:
             driver_connection = op.get_bind().connection.driver_connection
             assert driver_connection is not None
             driver_connection.execute(sql)
+
+
+#: The guard the offline script (`--sql`) puts around Citus-only SQL: the script
+#: cannot ask the database, so the database decides when it runs.
+_CITUS_GUARD = (
+    "DO $tenantkit_citus$\nBEGIN\n"
+    "    IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN\n"
+    "        EXECUTE $tenantkit_citus_sql$\n{sql}\n$tenantkit_citus_sql$;\n"
+    "    END IF;\nEND\n$tenantkit_citus$;\n"
+)
+
+
+def run_sql_files_if_citus(*names: str) -> None:
+    """`run_sql_files`, only where the citus extension is installed (online: asked
+    now; offline: a guard in the script). Create the extension before `tenantkit
+    migrate`: a database that gains it later needs these files run again."""
+    from alembic import op
+
+    context = op.get_context()
+    if context.as_sql:
+        roles: DatabaseRoles = context.opts["tenantkit_roles"]
+        for name in names:
+            sql = render_sql(name, roles).rstrip()
+            context.impl.static_output(_CITUS_GUARD.format(sql=sql))
+        return
+    driver_connection = op.get_bind().connection.driver_connection
+    assert driver_connection is not None
+    row = driver_connection.execute(
+        "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'"
+    ).fetchone()
+    if row is not None:
+        run_sql_files(*names)
 
 
 def _preflight(url: URL, roles: DatabaseRoles) -> bool:

@@ -14,8 +14,13 @@ A `TenancySpec` says which column names the org and who may run each command
 - the tenant column defaulting to the bound org, and a trigger refusing changes to it.
 
 Plain flavour wraps every function call in `(SELECT ...)`, so it runs once per
-statement as an InitPlan; Citus rejects subqueries in policies on distributed
-tables, so its flavour calls the STABLE functions directly.
+statement as an InitPlan. The Citus flavour generates only what Citus 14 accepts
+on a distributed table (each form checked on a real cluster, tests/citus/): the
+STABLE functions called directly (no subqueries), `IS DISTINCT FROM NULL` for
+`IS NOT NULL` (which crashes Citus's planner), and no refuse-change trigger
+(Citus takes none on a distributed table and refuses distribution-column
+changes itself). Its tenant default must be set before the table is distributed
+(`tenantkit.tables.distribute` does it in that order).
 
 This module is pure: no database, no SQLAlchemy ORM, no Alembic. The Alembic
 ops, `tenantkit policies` and `tenantkit doctor` all build their SQL here.
@@ -48,6 +53,7 @@ __all__ = [
     "all_permissions",
     "any_member",
     "api_key",
+    "citus_org_predicate",
     "deny",
     "exact_role",
     "minimum_role",
@@ -184,13 +190,13 @@ class Rule:
             # call): the restrictive policy has verified the binding (and its
             # signature) already, once per statement; verifying again here would
             # double that cost.
-            return f"{_call('tenantkit.bound_user_id()', flavour)} IS NOT NULL"
+            return _not_null(_call("tenantkit.bound_user_id()", flavour), flavour)
         if kind == "api_key":
             # The key's twin of any_member(): bound_api_key_id() is stamp-checked,
             # unverified and inlined; the restrictive policy has verified the
             # binding (a member, or a live key of this org) once per statement,
             # and the function is NULL whenever a user is bound.
-            return f"{_call('tenantkit.bound_api_key_id()', flavour)} IS NOT NULL"
+            return _not_null(_call("tenantkit.bound_api_key_id()", flavour), flavour)
         if kind == "minimum_role":
             return _call(f"tenantkit.has_min_role({quote_literal(values[0])})", flavour)
         if kind == "exact_role":
@@ -208,6 +214,15 @@ class Rule:
 
 def _call(expression: str, flavour: Flavour) -> str:
     return expression if flavour == "citus" else f"(SELECT {expression})"
+
+
+def _not_null(expression: str, flavour: Flavour) -> str:
+    # Citus 14's CREATE POLICY on a distributed table fails on `f() IS NOT NULL`
+    # ("unrecognized node type: 15"; measured on the test cluster) but accepts
+    # `IS DISTINCT FROM NULL`, which PostgreSQL parses into the very same NullTest
+    # (the catalog deparses it as IS NOT NULL again, so autogenerate compares equal).
+    test = "IS DISTINCT FROM NULL" if flavour == "citus" else "IS NOT NULL"
+    return f"{expression} {test}"
 
 
 def _combine(kind: Literal["any_of", "all_of"], left: Rule, right: Rule) -> Rule:
@@ -281,6 +296,8 @@ def sql(using: str, check: str | None = None) -> Rule:
     `check` (for WITH CHECK) defaults to `using`. Wrap function calls in
     `(SELECT ...)` so they run once per statement, and use only leakproof
     operators on indexed columns. The org is still enforced separately.
+    On Citus (flavour "citus") write no subquery and no `f() IS [NOT] NULL`
+    (use `f() IS DISTINCT FROM NULL`): Citus refuses both on distributed tables.
     """
     values: tuple[str, ...] = (_expression("using", using),)
     if check is not None:
@@ -329,12 +346,30 @@ def legacy_isolation_policy(tenant_column: str) -> Policy:
     return Policy(ISOLATION_POLICY, "ALL", True, predicate, predicate)
 
 
-def command_policy(command: Command, rule: Rule, flavour: Flavour = "postgres") -> Policy | None:
-    """The PERMISSIVE policy for `command`, or None when the rule denies it."""
+def citus_org_predicate(tenant_column: str) -> str:
+    """The org check every Citus-flavour policy starts with (its first conjunct)."""
+    return f"{quote_ident(tenant_column)} = {TENANT_DEFAULT}"
+
+
+def command_policy(
+    command: Command, rule: Rule, flavour: Flavour = "postgres", tenant_column: str = "org_id"
+) -> Policy | None:
+    """The PERMISSIVE policy for `command`, or None when the rule denies it.
+
+    Citus flavour: the org check is folded into the policy itself, `(org_id =
+    tenantkit.current_org_id()) AND (<rule>)`, because Citus 14 creates a
+    RESTRICTIVE policy on the shards as PERMISSIVE (measured: the shards'
+    pg_policy has polpermissive = true), where a separate isolation policy would
+    be ORed with the rules and let any bound user read every org's rows.
+    """
     if rule.denies:
         return None
     using = rule.using(flavour) if command != "INSERT" else None
     with_check = rule.check(flavour) if command in ("INSERT", "UPDATE") else None
+    if flavour == "citus":
+        org = citus_org_predicate(tenant_column)
+        using = None if using is None else f"({org}) AND ({using})"
+        with_check = None if with_check is None else f"({org}) AND ({with_check})"
     return Policy(POLICY_PREFIX + command.lower(), command, False, using, with_check)
 
 
@@ -376,13 +411,32 @@ class TenancySpec:
         return tuple(command for command, rule in self.rules() if not rule.denies)
 
     def policies(self) -> tuple[Policy, ...]:
-        """The isolation policy, then one permissive policy per allowed command."""
+        """The isolation policy, then one permissive policy per allowed command.
+
+        Citus: no isolation policy (Citus makes it permissive on the shards);
+        each command policy carries the org check itself."""
+        if self.flavour == "citus":
+            return self.command_policies()
         return (isolation_policy(self.tenant_column, self.flavour), *self.command_policies())
 
     def command_policies(self) -> tuple[Policy, ...]:
         """The permissive policy of each allowed command (deny() has none)."""
-        found = (command_policy(command, rule, self.flavour) for command, rule in self.rules())
+        found = (
+            command_policy(command, rule, self.flavour, self.tenant_column)
+            for command, rule in self.rules()
+        )
         return tuple(policy for policy in found if policy is not None)
+
+    @property
+    def wants_trigger(self) -> bool:
+        """Whether tenantkit's refuse-change trigger belongs on the table.
+
+        Never for Citus: a distributed table takes no trigger (and one on the
+        table makes `create_distributed_table` refuse it), and Citus itself
+        refuses every UPDATE that changes the distribution column ("modifying
+        the partition value of rows is not allowed"), so the promise holds.
+        """
+        return self.refuse_tenant_change and self.flavour != "citus"
 
     def table_settings(self) -> dict[str, Any]:
         """The table-level settings `enable_statements` and `enable_tenancy` take."""
@@ -390,7 +444,7 @@ class TenancySpec:
             "tenant_column": self.tenant_column,
             "privileges": self.privileges,
             "default_to_bound_org": self.default_to_bound_org,
-            "refuse_tenant_change": self.refuse_tenant_change,
+            "refuse_tenant_change": self.wants_trigger,
             "flavour": self.flavour,
         }
 
@@ -525,15 +579,18 @@ def enable_statements(
     statements = [
         set_row_security(table, True),
         set_force(table, True),
-        create_policy(table, isolation_policy(tenant_column, flavour), [role]),
         f"REVOKE ALL ON {table.sql} FROM {quote_ident(role)}",
     ]
+    if flavour != "citus":
+        # Citus: none (the shards would get it as PERMISSIVE); see command_policy.
+        statements.insert(2, create_policy(table, isolation_policy(tenant_column, flavour), [role]))
     privileges = list(privileges)
     if privileges:
         statements.append(grant(table, privileges, role))
     if default_to_bound_org:
         statements.append(set_tenant_default(table, tenant_column))
-    if refuse_tenant_change:
+    if refuse_tenant_change and flavour != "citus":
+        # Citus: no trigger on a distributed table; Citus refuses the change itself.
         statements.append(create_trigger(table, tenant_column))
     return statements
 
@@ -546,18 +603,20 @@ def disable_statements(
     privileges: Iterable[str] = COMMANDS,
     default_to_bound_org: bool = True,
     refuse_tenant_change: bool = True,
+    flavour: Flavour = "postgres",
 ) -> list[str]:
     """Undo `enable_statements` (the per-command policies must be dropped first)."""
     statements = []
-    if refuse_tenant_change:
+    if refuse_tenant_change and flavour != "citus":
         statements.append(drop_trigger(table))
     if default_to_bound_org:
         statements.append(drop_tenant_default(table, tenant_column))
     privileges = list(privileges)
     if privileges:
         statements.append(revoke(table, privileges, role))
+    if flavour != "citus":
+        statements.append(drop_policy(table, ISOLATION_POLICY))
     statements += [
-        drop_policy(table, ISOLATION_POLICY),
         set_force(table, False),
         set_row_security(table, False),
     ]

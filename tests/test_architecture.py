@@ -35,7 +35,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "db": {"errors", "context", "sqlfiles", "rls"},
     "migrate": {"database_roles", "sqlfiles", "provision", "db"},
     "provision": {"database_roles", "sqlfiles", "migrate"},
-    "tables": {"rls", "database_roles", "sqlfiles"},
+    "tables": {"errors", "rls", "database_roles", "sqlfiles", "migrate"},
     "orgs": {"errors", "context", "schema", "tokens"},
     "events": {"errors", "sqlfiles", "migrate", "orgs"},
     "alembic": {"rls", "tables", "database_roles", "sqlfiles", "migrate"},

@@ -11,7 +11,7 @@ from __future__ import annotations
 from tenantkit.migrate import run_sql_files
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

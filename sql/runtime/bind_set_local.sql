@@ -5,6 +5,9 @@
 -- by the quoted signature (key id, digits, colons and hex only).
 -- Other sessions can read these literals in pg_stat_activity.query.
 -- The stamp is bind.sql's.
+-- First: Citus replays this transaction's SET LOCALs on the workers only with
+-- this (its default is none); on plain PostgreSQL it is an inert placeholder.
+SET LOCAL citus.propagate_set_commands = 'local';
 SET LOCAL tenantkit.user_id = @user@;
 SET LOCAL tenantkit.org_id = @org@;
 SET LOCAL tenantkit.signature = @sig@;

@@ -21,6 +21,7 @@ from typing import Any
 
 # Imported for their registrations with Alembic (comparator, renderers).
 from tenantkit.alembic import _compare, _render  # noqa: F401
+from tenantkit.alembic._distribute import DistributeTablesOp, UndistributeTablesOp
 from tenantkit.alembic._ops import (
     AlterTenancyOp,
     AlterTenantPolicyOp,
@@ -37,8 +38,10 @@ __all__ = [
     "AlterTenantPolicyOp",
     "CreateTenantPolicyOp",
     "DisableTenancyOp",
+    "DistributeTablesOp",
     "DropTenantPolicyOp",
     "EnableTenancyOp",
+    "UndistributeTablesOp",
     "include_name",
     "include_object",
     "options",

@@ -24,6 +24,7 @@ from alembic.operations.ops import CreateTableOp, DropTableOp, MigrateOperation,
 from alembic.util import DispatchPriority, PriorityDispatchResult
 from sqlalchemy import Connection, Table
 
+from tenantkit.alembic._distribute import DistributeTablesOp
 from tenantkit.alembic._ops import (
     AlterTenancyOp,
     AlterTenantPolicyOp,
@@ -34,6 +35,7 @@ from tenantkit.alembic._ops import (
 from tenantkit.alembic._preflight import UndeclaredTenantTableError, check_environment
 from tenantkit.rls import POLICY_PREFIX, TableName, TenancySpec
 from tenantkit.sqlfiles import DatabaseRoles
+from tenantkit.tables._distribute import pending, targets_of
 from tenantkit.tables.catalog import Deparsed, LivePolicy, LiveTable, deparse, read_live
 from tenantkit.tables.declare import (
     INFO_KEY,
@@ -152,7 +154,7 @@ def _alter_settings(
     elif ours_default:
         change("default_to_bound_org", False, True)
     ours_trigger = desired.trigger is not None and live.trigger == desired.trigger
-    if spec.refuse_tenant_change:
+    if spec.wants_trigger:  # never for Citus: it refuses the change itself
         change("refuse_tenant_change", True, ours_trigger)
     elif live.trigger is not None:
         change("refuse_tenant_change", False, True)
@@ -311,8 +313,43 @@ def compare_tenancy(
         for op in upgrade_ops.ops
         if isinstance(op, DropTableOp)
     }
-    upgrade_ops.ops[:] = list(_arrange(upgrade_ops.ops, after_create, before_drop)) + appended
+    placed = _placement_ops(planner.conn, included, created)
+    upgrade_ops.ops[:] = (
+        list(_arrange(upgrade_ops.ops, after_create, before_drop)) + appended + placed
+    )
     return PriorityDispatchResult.CONTINUE
+
+
+def _placement_ops(
+    conn: Connection, tables: list[Table], created: set[_Key]
+) -> list[MigrateOperation]:
+    # On Citus, declared tables not placed yet are distributed (tenant tables, by
+    # their tenant column, co-located) or made reference tables (shared ones), last:
+    # after their tenancy, so the tenant default exists before distribution. None
+    # without Citus, and none when every table is placed as declared.
+    new = {TableName(name, schema) for schema, name in created}
+    # One operation per (schema, tenant column, default): foreign keys between the
+    # tables it distributes are dropped and re-created around them.
+    groups: dict[tuple[str | None, str, bool], dict[str, Any]] = {}
+    for target, anchor in pending(conn, targets_of(tables), new):
+        column = target.tenant_column or "org_id"
+        key = (target.table.schema, column, target.default_to_bound_org)
+        group = groups.setdefault(key, {"tables": [], "reference": [], "anchor": anchor})
+        group["reference" if target.reference else "tables"].append(target.table.name)
+    ops: list[MigrateOperation] = []
+    for (schema, column, default), group in groups.items():
+        anchor = group["anchor"]
+        ops.append(
+            DistributeTablesOp(
+                group["tables"],
+                reference=group["reference"],
+                schema=schema,
+                tenant_column=column,
+                colocate_with=None if anchor is None else anchor.name,
+                default_to_bound_org=default,
+            )
+        )
+    return ops
 
 
 def _arrange(

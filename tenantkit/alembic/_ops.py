@@ -580,6 +580,7 @@ def _disable(operations: Operations, op: DisableTenancyOp) -> None:
             privileges=op.privileges,
             default_to_bound_org=op.default_to_bound_org,
             refuse_tenant_change=op.refuse_tenant_change,
+            flavour=op.flavour,
         ),
     )
 

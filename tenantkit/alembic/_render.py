@@ -12,6 +12,7 @@ from typing import Any
 from alembic.autogenerate import renderers
 from alembic.autogenerate.api import AutogenContext
 
+from tenantkit.alembic._distribute import DistributeTablesOp, UndistributeTablesOp
 from tenantkit.alembic._ops import (
     AlterTenancyOp,
     AlterTenantPolicyOp,
@@ -123,3 +124,30 @@ def _render_alter_policy(context: AutogenContext, op: AlterTenantPolicyOp) -> st
     if op.schema is not None:
         kwargs["schema"] = op.schema
     return _call(context, "alter_tenant_policy", [op.table_name, op.policy_name], kwargs)
+
+
+
+def _placement(op: DistributeTablesOp | UndistributeTablesOp) -> tuple[list[Any], dict[str, Any]]:
+    args: list[Any] = [list(op.tables)] if op.tables else []
+    kwargs: dict[str, Any] = {}
+    if op.reference:
+        kwargs["reference"] = op.reference
+    if op.schema is not None:
+        kwargs["schema"] = op.schema
+    if op.tenant_column != "org_id":
+        kwargs["tenant_column"] = op.tenant_column
+    if op.colocate_with is not None:
+        kwargs["colocate_with"] = op.colocate_with
+    if not op.default_to_bound_org:
+        kwargs["default_to_bound_org"] = False
+    return args, kwargs
+
+
+@renderers.dispatch_for(DistributeTablesOp)
+def _render_distribute(context: AutogenContext, op: DistributeTablesOp) -> str:
+    return _call(context, "distribute_tables", *_placement(op))
+
+
+@renderers.dispatch_for(UndistributeTablesOp)
+def _render_undistribute(context: AutogenContext, op: UndistributeTablesOp) -> str:
+    return _call(context, "undistribute_tables", *_placement(op))

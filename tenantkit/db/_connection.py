@@ -331,6 +331,11 @@ class _TenantBinding:
         count = len(signer.keys) if signer is not None else 1  # the trailing checks
         # The gate's verdict comes first: a role that cannot run the key check
         # is refused as unsafe (if it is), not as mis-keyed.
+        if signer is not None:
+            # The gate's and the baseline's errors first; then a schema too old to
+            # answer backend.sql is the key check's "run tenantkit migrate".
+            self._raise_first_error(results[: len(results) - 2 - count])
+            _refuse_old_schema(results[-2 - count])
         self._raise_first_error(results[: len(results) - 1 - count])
         reason = results[0].get_value(0, 0)
         if signer is not None and not reason:
@@ -388,8 +393,11 @@ class _TenantBinding:
             )
         # Behind a pooler the client's backend pid is the pooler's, and the server
         # connection changes between transactions: sign for any backend (pid 0).
-        self._tk_pid = server_pid if server_pid == self.pgconn.backend_pid else 0
-        self._tk_signatures = {}  # made for another backend pid
+        # Otherwise sign what the database binds (the pid; on Citus the global pid,
+        # which the workers serving this backend report too).
+        bound = int((backend.get_value(0, 2) or b"0").decode())
+        self._tk_pid = bound if server_pid == self.pgconn.backend_pid else 0
+        self._tk_signatures = {}  # made for another backend
 
     # --- the first round trip after a checkout ---------------------------------
 
@@ -578,6 +586,17 @@ _SAFE_TAGS: frozenset[bytes] = frozenset({
     b"RELEASE", b"LOCK", b"NOTIFY", b"UNLISTEN", b"DEALLOCATE", b"DISCARD", b"TRUNCATE",
     b"ANALYZE", b"VACUUM",
 })
+
+
+def _refuse_old_schema(backend: PGresult) -> None:
+    # backend.sql reads tenantkit.binding_backend() (0014): no schema (3F000) or
+    # an older one (42883) cannot sign, and the fix is the migration.
+    if backend.status == _FATAL and backend.error_field(_SQLSTATE) in (b"3F000", b"42883"):
+        message = backend.error_message.decode(errors="replace").strip().splitlines()[0]
+        raise BindingError(
+            "this engine signs its bindings, but the database cannot say what a "
+            f"signature binds ({message}): run `tenantkit migrate` (revision 0014)"
+        )
 
 
 def _is_set_local(query: object) -> bool:

@@ -2,7 +2,7 @@
 
     findings = run_checks(engine, app_role="tenantkit_app")
 
-Nineteen checks (see `CHECKS`, the one registry, filled by `@check` where each
+Twenty checks (see `CHECKS`, the one registry, filled by `@check` where each
 check is defined), one `Finding` per problem, each with a fix.
 The same checks back `tenantkit.testing._safety.assert_tenant_safe` for CI.
 The command itself is `tenantkit.doctor.cli` (it alone pulls in click and Alembic).
@@ -10,7 +10,7 @@ The command itself is `tenantkit.doctor.cli` (it alone pulls in click and Alembi
 
 # Importing the modules that define the checks registers them.
 # Imported for their @check registrations.
-from tenantkit.doctor import _checks, _roles, _setup  # noqa: F401
+from tenantkit.doctor import _checks, _citus, _roles, _setup  # noqa: F401
 from tenantkit.doctor._findings import CHECKS, Check, Finding, Severity, format_json, format_table
 from tenantkit.doctor._run import run_checks
 

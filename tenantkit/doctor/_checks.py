@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tenantkit import rls
 from tenantkit.doctor._audit import Audit
+from tenantkit.doctor._citus import citus_policy_findings, citus_tables
 from tenantkit.doctor._findings import Finding, Severity, check
 from tenantkit.doctor._scope import AuditTable
 from tenantkit.tables.catalog import deparse
@@ -104,9 +105,15 @@ def _tenant_policy(audit: Audit) -> list[Finding]:
     for row in audit.rows("02_tenant_policy"):
         by_table.setdefault(int(row["oid"]), []).append(row)
     found = []
+    on_citus = citus_tables(audit)
     for oid, rows in by_table.items():
         table = audit.table(oid)
         obj = rows[0]["object"]
+        if oid in on_citus:
+            # Citus makes a RESTRICTIVE policy permissive on the shards: the org
+            # check must be inside each permissive policy instead.
+            found += citus_policy_findings(audit, table, obj)
+            continue
         create = _one_line(
             rls.create_policy(
                 table.name, rls.isolation_policy(table.tenant_column), [audit.app_role]

@@ -22,6 +22,17 @@ from tenantkit.rls import (
     permission,
     sql,
 )
+from tenantkit.tables._distribute import (
+    CitusUnavailable,
+    DistributionError,
+    NotDeclared,
+    Step,
+    Target,
+    WrongDistribution,
+    distribute,
+    plan_distribution,
+    targets_of,
+)
 from tenantkit.tables.declare import (
     Declaration,
     SharedTable,
@@ -36,12 +47,18 @@ from tenantkit.tables.declare import (
 )
 
 __all__ = [
+    "CitusUnavailable",
     "Declaration",
+    "DistributionError",
+    "NotDeclared",
     "Rule",
     "SharedTable",
+    "Step",
     "TableName",
+    "Target",
     "TenancySpec",
     "UndeclaredTenantTable",
+    "WrongDistribution",
     "all_permissions",
     "any_member",
     "api_key",
@@ -49,11 +66,14 @@ __all__ = [
     "declaration_of",
     "declarations",
     "deny",
+    "distribute",
     "exact_role",
     "minimum_role",
     "permission",
+    "plan_distribution",
     "shared_table",
     "sql",
+    "targets_of",
     "tenant_foreign_key",
     "tenant_table",
     "tenant_unique",

@@ -16,6 +16,7 @@ from sqlalchemy import MetaData, Table
 
 from tenantkit.rls import TableName, TenancySpec, tenancy_script
 from tenantkit.sqlfiles import DatabaseRoles
+from tenantkit.tables._distribute import Target
 from tenantkit.tables.declare import (
     Declaration,
     SharedTable,
@@ -25,7 +26,13 @@ from tenantkit.tables.declare import (
     table_of,
 )
 
-__all__ = ["load_declarations", "load_sources", "policies_command", "tables_of"]
+__all__ = [
+    "distribute_command",
+    "load_declarations",
+    "load_sources",
+    "policies_command",
+    "tables_of",
+]
 
 
 def _sources(obj: Any) -> list[MetaData | Table | type]:
@@ -123,3 +130,77 @@ def policies_command(models: tuple[str, ...], app_role: str, tables: tuple[str, 
 
 def _matches(name: TableName, wanted: tuple[str, ...]) -> bool:
     return name.name in wanted or str(name) in wanted
+
+
+@click.command("distribute")
+@click.option(
+    "--database-url",
+    envvar="TENANTKIT_DATABASE_URL",
+    help="The Citus coordinator, as the tables' owner (default: $TENANTKIT_DATABASE_URL).",
+)
+@click.option(
+    "--models",
+    "models",
+    multiple=True,
+    required=True,
+    metavar="MODULE[:ATTR]",
+    help="Where the declarations are (e.g. myapp.models or myapp.db:Base); repeatable.",
+)
+@click.option("--table", "tables", multiple=True, help="Only these tables; repeatable.")
+@click.option("--dry-run", is_flag=True, help="Print the statements; change nothing.")
+def distribute_command(
+    database_url: str | None, models: tuple[str, ...], tables: tuple[str, ...], dry_run: bool
+) -> None:
+    """Distribute declared tenant tables by their tenant column on Citus (co-located),
+    and make declared shared tables reference tables. Idempotent: run it after
+    every `alembic upgrade`."""
+    import sqlalchemy
+
+    from tenantkit.migrate import normalize_url
+    from tenantkit.tables._distribute import DistributionError, distribute, plan_distribution
+
+    if not database_url:
+        raise click.UsageError("pass --database-url or set TENANTKIT_DATABASE_URL")
+    sources = load_sources(models)
+    every = tables_of(sources)
+    try:
+        check_declared(every)
+    except UndeclaredTenantTable as exc:
+        raise click.ClickException(str(exc)) from exc
+    targets = _distribution_targets(every, tables)
+    if not targets:
+        raise click.ClickException("no declared tables found in " + ", ".join(models))
+    engine = sqlalchemy.create_engine(normalize_url(database_url), poolclass=sqlalchemy.NullPool)
+    try:
+        with engine.connect() as conn:
+            try:
+                steps = (plan_distribution if dry_run else distribute)(conn, targets)
+            except DistributionError as exc:
+                raise click.ClickException(str(exc)) from exc
+            conn.commit()
+    finally:
+        engine.dispose()
+    if not steps:
+        click.echo("nothing to do: every declared table is placed as declared")
+    for step in steps:
+        click.echo(f"-- {step.table}: {step.action}\n{step.sql};" if dry_run else
+                   f"{step.table}: {step.action}")
+
+
+def _distribution_targets(every: list[Table], wanted: tuple[str, ...]) -> list[Target]:
+    from sqlalchemy.sql.ddl import sort_tables
+
+    from tenantkit.tables._distribute import NotDeclared, targets_of
+
+    # Foreign-key order: a referenced table is placed before the tables pointing at it.
+    targets = targets_of(sort_tables(every))
+    if not wanted:
+        return targets
+    unknown = [w for w in wanted if not any(_matches(t.table, (w,)) for t in targets)]
+    if unknown:
+        error = NotDeclared(
+            f"{', '.join(unknown)}: not a declared table in the models; declare it with "
+            "tenant_table(...) or shared_table(..., reason=...)"
+        )
+        raise click.ClickException(str(error))
+    return [t for t in targets if _matches(t.table, wanted)]

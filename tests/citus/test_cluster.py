@@ -63,3 +63,20 @@ def test_tenantkit_migrates_on_the_coordinator(citus_cluster: CitusCluster) -> N
         ).fetchone()
     assert row is not None and row[0] == migrate.head_revision()
     assert propagated == (1,)
+
+
+def test_0014_downgrades_on_citus_and_upgrades_again(citus_cluster: CitusCluster) -> None:
+    db = provision_citus_database(citus_cluster)
+    migrate.upgrade(db.url("owner"), roles=db.roles)
+    migrate.downgrade(db.url("owner"), roles=db.roles, revision="0011")
+    with psycopg.connect(citus_cluster.coordinator.conninfo(db.name), autocommit=True) as c:
+        mirrors = c.execute(
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'tenantkit'::regnamespace "
+            "AND starts_with(relname, '_citus_')"
+        ).fetchone()
+        view = c.execute(
+            "SELECT pg_get_viewdef('tenantkit._bound_membership'::regclass)"
+        ).fetchone()
+    assert mirrors == (0,)
+    assert view is not None and "tenantkit.memberships" in str(view[0])
+    migrate.upgrade(db.url("owner"), roles=db.roles)

@@ -160,7 +160,7 @@ def test_policies_apply_to_the_app_role_and_isolation_is_restrictive_for_all() -
     assert all("AS PERMISSIVE" in p for p in policies[1:])
 
 
-def test_citus_flavour_has_no_subqueries() -> None:
+def test_citus_flavour_has_no_subqueries_no_restrictive_policy_and_no_trigger() -> None:
     spec = TenancySpec(
         flavour="citus",
         insert=minimum_role("Member"),
@@ -169,11 +169,16 @@ def test_citus_flavour_has_no_subqueries() -> None:
     )
     script = tenancy_script(TableName("events"), spec, role="tenantkit_app")
     assert "SELECT" not in script.replace("GRANT SELECT", "").replace("FOR SELECT", "")
-    assert "USING (org_id = tenantkit.current_org_id())" in script
-    assert "WITH CHECK (org_id = tenantkit.current_org_id())" in script
-    assert "USING (tenantkit.bound_user_id() IS NOT NULL)" in script
-    assert "WITH CHECK (tenantkit.has_min_role('Member'))" in script
-    assert "(tenantkit.has_role('Owner') OR tenantkit.has_permission('d'))" in script
+    # Citus creates a RESTRICTIVE policy on the shards as PERMISSIVE: no isolation
+    # policy; every command policy starts with the org check instead.
+    assert "RESTRICTIVE" not in script and "tenantkit_isolation" not in script
+    org = "(org_id = tenantkit.current_org_id()) AND "
+    assert f"USING ({org}(tenantkit.bound_user_id() IS DISTINCT FROM NULL))" in script
+    assert f"WITH CHECK ({org}(tenantkit.has_min_role('Member')))" in script
+    delete = "(tenantkit.has_role('Owner') OR tenantkit.has_permission('d'))"
+    assert f"USING ({org}({delete}))" in script
+    assert script.count(org) == 5  # select, insert, update (USING and WITH CHECK), delete
+    assert "IS NOT NULL" not in script and "TRIGGER" not in script
     assert "FORCE ROW LEVEL SECURITY" in script
 
 
