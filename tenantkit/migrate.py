@@ -31,6 +31,7 @@ __all__ = [
     "roles_from_options",
     "run_sql_files",
     "run_sql_files_if_citus",
+    "run_sql_files_on_coordinator",
     "sign_after_migrate",
     "upgrade",
 ]
@@ -163,6 +164,35 @@ def run_sql_files(*names: str) -> None:
             driver_connection = op.get_bind().connection.driver_connection
             assert driver_connection is not None
             driver_connection.execute(sql)
+
+
+def run_sql_files_on_coordinator(*names: str) -> None:
+    """`run_sql_files` with Citus's DDL propagation off where the citus extension is
+    installed: what these files define reads coordinator-only tables, so it stays on
+    the coordinator (Citus would otherwise try to create it on the workers, where
+    what it reads does not exist). 0014 then writes the Citus variants, which do
+    propagate. Elsewhere, and offline, exactly `run_sql_files`."""
+    from alembic import op
+
+    context = op.get_context()
+    if context.as_sql:
+        run_sql_files(*names)
+        return
+    driver_connection = op.get_bind().connection.driver_connection
+    assert driver_connection is not None
+    row = driver_connection.execute(
+        "SELECT pg_catalog.current_setting('citus.enable_ddl_propagation', true) "
+        "FROM pg_catalog.pg_extension WHERE extname = 'citus'"
+    ).fetchone()
+    if row is None:
+        run_sql_files(*names)
+        return
+    driver_connection.execute(
+        "SELECT pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true)")
+    run_sql_files(*names)
+    driver_connection.execute(
+        "SELECT pg_catalog.set_config('citus.enable_ddl_propagation', %s, true)",
+        (row[0] or "on",))
 
 
 #: The guard the offline script (`--sql`) puts around Citus-only SQL: the script

@@ -8,7 +8,7 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
-from tenantkit.migrate import run_sql_files
+from tenantkit.migrate import run_sql_files_on_coordinator
 
 revision = "0012"
 down_revision = "0011"
@@ -17,8 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    run_sql_files("0012_policy_probe.sql")
+    run_sql_files_on_coordinator("0012_policy_probe.sql")
 
 
 def downgrade() -> None:
-    run_sql_files("0012_policy_probe_downgrade.sql")
+    run_sql_files_on_coordinator("0012_policy_probe_downgrade.sql")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from tenantkit.migrate import run_sql_files
+from tenantkit.migrate import run_sql_files_on_coordinator
 
 revision = "0013"
 down_revision = "0012"
@@ -21,7 +21,7 @@ def upgrade() -> None:
     # The install-time opt-out (`tenantkit migrate --unsigned-binding`,
     # `-x signed_binding=off`, `upgrade(..., signed_binding=False)`): not run.
     if op.get_context().opts.get("tenantkit_signed_binding", True):
-        run_sql_files("0013_signed_by_default.sql")
+        run_sql_files_on_coordinator("0013_signed_by_default.sql")
 
 
 def downgrade() -> None:

@@ -24,7 +24,7 @@ from tenantkit.db.signing import BindingKey
 from tenantkit.rls import TableName, TenancySpec, tenancy_statements
 from tenantkit.sqlfiles import render_sql
 from tenantkit.tables import declaration_of
-from tenantkit.testing import TestDatabase, TwoOrgs, enable_signed_binding
+from tenantkit.testing import TestDatabase, TwoOrgs, configure_signing
 from tenantkit.testing._seed import seed_two_orgs
 from tenantkit.testing.citus import CitusCluster, provision_citus_database
 from tests.citus.models import Base
@@ -54,8 +54,7 @@ def tenantkit_db(
 ) -> TestDatabase:
     db = provision_citus_database(citus_cluster)
     migrate.upgrade(db.url("owner"), roles=db.roles)
-    if binding_key is not None:
-        enable_signed_binding(db, binding_key)
+    configure_signing(db, binding_key)  # an unsigned run opts out explicitly
     refuse_claimed_gpid(db)
     return db  # the cluster (and every database on it) goes with citus_cluster
 
@@ -144,8 +143,7 @@ def superuser(tenantkit_db: TestDatabase) -> Iterator[psycopg.Connection[tuple[o
 def tables_db(citus_cluster: CitusCluster, binding_key: BindingKey | None) -> TestDatabase:
     db = provision_citus_database(citus_cluster)
     migrate.upgrade(db.url("owner"), roles=db.roles)
-    if binding_key is not None:
-        enable_signed_binding(db, binding_key)
+    configure_signing(db, binding_key)  # an unsigned run opts out explicitly
     refuse_claimed_gpid(db)
     with psycopg.connect(db.conninfo("owner"), autocommit=True) as conn:
         for statement in (*table_statements(), *policy_statements(db.roles.app)):
@@ -192,10 +190,12 @@ def su(tables_db: TestDatabase) -> Iterator[psycopg.Connection[tuple[object, ...
 
 
 @pytest.fixture(scope="module")
-def citus_db(citus_cluster: CitusCluster) -> TestDatabase:
-    """A fresh tenantkit database on the cluster (per module), migrated to head."""
+def citus_db(citus_cluster: CitusCluster, binding_key: BindingKey | None) -> TestDatabase:
+    """A fresh tenantkit database on the cluster (per module), migrated to head, signing
+    as the run does."""
     db = provision_citus_database(citus_cluster)
     migrate.upgrade(db.url("owner"), roles=db.roles)
+    configure_signing(db, binding_key)
     return db
 
 
