@@ -2,7 +2,7 @@
 
     findings = run_checks(engine, app_role="tenantkit_app")
 
-Twenty checks (see `CHECKS`, the one registry, filled by `@check` where each
+Twenty-one checks (see `CHECKS`, the one registry, filled by `@check` where each
 check is defined), one `Finding` per problem, each with a fix.
 The same checks back `tenantkit.testing._safety.assert_tenant_safe` for CI.
 The command itself is `tenantkit.doctor.cli` (it alone pulls in click and Alembic).

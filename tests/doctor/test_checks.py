@@ -77,8 +77,8 @@ def test_generated_schema_is_clean_without_declarations_too(
     assert run_checks(owner_engine_t, app_role=tables_db.roles.app) == []
 
 
-def test_checks_are_numbered_one_to_twenty_in_one_registry() -> None:
-    assert [check.number for check in CHECKS.values()] == list(range(1, 21))
+def test_checks_are_numbered_one_to_twenty_one_in_one_registry() -> None:
+    assert [check.number for check in CHECKS.values()] == list(range(1, 22))
     assert all(check.id == check_id for check_id, check in CHECKS.items())
 
 
