@@ -11,6 +11,7 @@ bound transaction.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,11 @@ from tenantkit.errors import BindingError
 from tenantkit.testing import TestDatabase, TwoOrgs
 from tests.conftest import NOTES_PER_ORG
 
-pytestmark = pytest.mark.usefixtures("notes")
+pytestmark = [
+    pytest.mark.usefixtures("notes"),
+    pytest.mark.skipif(os.environ.get("TENANTKIT_TEST_UNSIGNED") == "1",
+                       reason="an unsigned run (TENANTKIT_TEST_UNSIGNED=1): nothing signs"),
+]
 
 NOTES = sa.text("SELECT count(*) FROM public.notes")
 B_NOTES = sa.text("SELECT count(*) FROM public.notes WHERE org_id = :o")
