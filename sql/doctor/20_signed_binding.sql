@@ -7,6 +7,8 @@
 SELECT pg_catalog.to_regclass('tenantkit.settings') IS NOT NULL AS has_settings,
        c.oid IS NOT NULL AS has_verifier,
        COALESCE(c.relrowsecurity, false) AS rls,
+       -- the key count (20_signed_binding_keys.sql) is read only when this role may
+       COALESCE(pg_catalog.has_table_privilege(c.oid, 'SELECT'), false) AS can_read_keys,
        (SELECT pg_catalog.string_agg(DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC'
                                                    ELSE pg_catalog.quote_ident(r.rolname) END,
                                      ', ')

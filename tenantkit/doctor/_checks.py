@@ -509,7 +509,8 @@ def _signed_binding(audit: Audit) -> list[Finding]:
     if row["signed"] is None or not row["has_verifier"]:
         return []  # a schema before migration 0006: `tenantkit migrate` first
     found = []
-    if row["signed"] and not int(audit.rows("20_signed_binding_keys")[0]["live"]):
+    if (row["signed"] and row["can_read_keys"]
+            and not int(audit.rows("20_signed_binding_keys")[0]["live"])):
         found.append(
             Finding(
                 "signed-binding",
