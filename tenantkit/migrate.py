@@ -255,7 +255,15 @@ def sign_after_migrate(url: URL, *, fresh: bool, signer: BindingSigner | None) -
 
     from tenantkit.db.signing_cli import sign_new_install
 
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    from psycopg.conninfo import make_conninfo
+
+    # From the URL's parts, not its rendered string: a password with spaces or
+    # reserved characters survives (libpq refuses a URI with a raw space).
+    parts = {"host": url.host, "port": url.port, "dbname": url.database,
+             "user": url.username, "password": url.password}
+    conninfo = make_conninfo(**{k: str(v) for k, v in parts.items() if v is not None},
+                             **{k: str(v[-1] if isinstance(v, tuple) else v)
+                                for k, v in url.query.items()})
     with psycopg.connect(conninfo, autocommit=True) as conn:
         lines = sign_new_install(conn, fresh=fresh, signer=signer)
     for line in lines:
