@@ -252,10 +252,9 @@ def _preflight(url: URL, roles: DatabaseRoles) -> bool:
 def sign_after_migrate(url: URL, *, fresh: bool, signer: BindingSigner | None) -> None:
     """Register `signer`'s keys on a fresh install, and say where signing stands (stderr)."""
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
     from tenantkit.db.signing_cli import sign_new_install
-
-    from psycopg.conninfo import make_conninfo
 
     # From the URL's parts, not its rendered string: a password with spaces or
     # reserved characters survives (libpq refuses a URI with a raw space).
